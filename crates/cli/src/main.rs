@@ -1,1 +1,160 @@
-fn main() {}
+//! `codex-convert-proxy`: the binary. Parses flags, loads the config, sets up logging and runs
+//! the server; subcommands live in their own modules.
+
+mod logging;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// Serve the OpenAI Responses API (HTTP+SSE) in front of Chat Completions providers.
+#[derive(Debug, Parser)]
+#[command(name = "codex-convert-proxy", version, about)]
+struct Cli {
+    /// Path to the JSON config file.
+    #[arg(long, short = 'c', global = true, default_value = "./config.json")]
+    config: PathBuf,
+    /// Validate the config, print every problem, and exit (0 when valid).
+    #[arg(long)]
+    check_config: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the proxy (the default).
+    Serve,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.check_config {
+        return check_config(&cli.config);
+    }
+    match cli.command {
+        None | Some(Command::Serve) => serve(&cli.config),
+    }
+}
+
+fn check_config(path: &std::path::Path) -> ExitCode {
+    match ccp_gateway::config::load(path) {
+        Ok(cfg) => {
+            println!("{}: OK", path.display());
+            match serde_json::to_string_pretty(&cfg.summary_json()) {
+                Ok(s) => println!("{s}"),
+                Err(e) => eprintln!("could not print the summary: {e}"),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{}: invalid config", path.display());
+            eprintln!("{errors}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn serve(path: &std::path::Path) -> ExitCode {
+    let config = match ccp_gateway::config::load(path) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("{}: invalid config", path.display());
+            eprintln!("{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    let _guards = match logging::init(&config.log_dir) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("could not set up logging in {}: {e}", config.log_dir.display());
+            return ExitCode::from(2);
+        }
+    };
+    if !config.is_loopback_listen() && config.client_key_values().is_empty() && !config.allow_unauthenticated {
+        tracing::error!(
+            listen = %config.listen,
+            "refusing to start: listening on a non-loopback address without client_keys would make this proxy an open relay that spends your provider keys for anyone who can reach it. Set \"client_keys\" (e.g. [\"${{PROXY_CLIENT_KEY}}\"]), or listen on 127.0.0.1, or set \"allow_unauthenticated\": true if the network is trusted."
+        );
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(config))
+}
+
+async fn run(config: ccp_gateway::config::Config) -> ExitCode {
+    let listen = config.listen;
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    let gateway = match ccp_gateway::Gateway::new(config) {
+        Ok(g) => Arc::new(g),
+        Err(e) => {
+            tracing::error!(error = %e, "could not start");
+            return ExitCode::from(2);
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(%listen, error = %e, "could not listen");
+            return ExitCode::from(2);
+        }
+    };
+    let local = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    tracing::info!(listen = %local, backends = gateway.config().backends.len(), "codex-convert-proxy listening");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut server_stop = stop_rx.clone();
+    let server = tokio::spawn(ccp_server::serve(listener, gateway, async move {
+        let _ = server_stop.wait_for(|s| *s).await;
+    }));
+    shutdown_signal().await;
+    tracing::info!(grace_secs = grace.as_secs(), "shutting down: no new connections; waiting for in-flight requests");
+    let _ = stop_tx.send(true);
+    match tokio::time::timeout(grace, server).await {
+        Ok(Ok(Ok(()))) => {
+            tracing::info!("all requests finished; bye");
+            ExitCode::SUCCESS
+        }
+        Ok(Ok(Err(e))) => {
+            tracing::error!(error = %e, "server error");
+            ExitCode::FAILURE
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "server task failed");
+            ExitCode::FAILURE
+        }
+        Err(_) => {
+            tracing::warn!("grace period over; closing remaining connections");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

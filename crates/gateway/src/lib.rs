@@ -1,1 +1,18 @@
-//! placeholder
+//! The request pipeline between the HTTP edge and the upstream: config and routing, request
+//! conversion, the upstream call (or the built-in mock backend), stream conversion, error
+//! mapping and usage accounting.
+//!
+//! Invariants: every stream handed to the edge ends with exactly one terminal event
+//! (`response.completed` or `response.failed`); no upstream key ever appears in an error, a log
+//! line or a response.
+
+pub mod config;
+pub mod error;
+pub mod mock;
+// pipeline is enabled once config exposes its runtime API (in progress).
+// pub mod pipeline;
+pub mod redact;
+pub mod routing;
+pub mod upstream;
+
+pub use error::GatewayError;
