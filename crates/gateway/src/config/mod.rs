@@ -1,0 +1,327 @@
+//! The proxy's configuration: a JSON file loaded in two steps — raw serde structs that reject
+//! unknown fields and quote JSON paths (`raw`), then `validate`, which checks meaning, resolves
+//! `${ENV}` references and builds the runtime [`Config`] while collecting *every* problem.
+//!
+//! Invariants: `validate` is the only constructor of [`Config`] (the structs are
+//! `#[non_exhaustive]`), so a `Config` always has at least one backend, exactly one default
+//! backend, unique backend names and path prefixes, and an http(s) URL on every non-mock
+//! backend. Key material lives only in [`Secret`], whose `Debug` prints `[redacted]`; nothing
+//! in this module (errors, summaries, `Debug`) ever shows a key.
+
+mod env;
+mod raw;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Map, Value};
+
+/// Loads and validates the config file at `path`, resolving `${VAR}` from the process
+/// environment.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    load_with_env(path, &|name: &str| std::env::var(name).ok())
+}
+
+/// [`load`] with an injected environment lookup (tests, `--check-config` dry runs).
+pub fn load_with_env(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|err| {
+        ConfigErrors(vec![ConfigProblem::new(
+            "",
+            format!(
+                "cannot read config file {}: {err} — check the path (or pass --config <file>)",
+                path.display()
+            ),
+        )])
+    })?;
+    parse_str(&text, env)
+}
+
+/// Parses and validates config text; `env` resolves `${VAR}` references.
+pub fn parse_str(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
+    let raw = raw::parse_raw(text)?;
+    validate::validate(raw, env)
+}
+
+/// One thing wrong with the config: where (a JSON path like `backends[1].url`, or `""` for the
+/// file as a whole) and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub path: String,
+    pub message: String,
+}
+
+impl ConfigProblem {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Every problem found in a config, in file order; `Display` prints one per line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigProblem>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, problem) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// A secret string (upstream API key, client key). `Debug` never shows the value; call
+/// [`Secret::expose`] only where the value is put on the wire or compared.
+#[derive(Clone)]
+pub struct Secret(SecretString);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(SecretString::from(value.into()))
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// The dialect a backend speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// An OpenAI-compatible Chat Completions endpoint.
+    OpenAi,
+    /// The built-in scripted backend; makes no network calls.
+    Mock,
+}
+
+impl Protocol {
+    /// The spelling used in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::OpenAi => "openai",
+            Protocol::Mock => "mock",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Routes a request to a backend when the named header has exactly this value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HeaderRule {
+    /// Lower-cased header name (header names are case-insensitive).
+    pub name: String,
+    pub value: String,
+}
+
+/// How requests reach a backend; see `routing` for the order the rules are tried in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MatchRules {
+    /// `/kimi`-style prefix: starts with '/', no trailing '/', not a reserved first segment.
+    pub path_prefix: Option<String>,
+    /// Exact model names or `*` globs.
+    pub models: Vec<String>,
+    pub header: Option<HeaderRule>,
+    pub default: bool,
+}
+
+/// One upstream (or the mock) as validated at load.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Backend {
+    /// Unique, `[A-Za-z0-9_-]+`.
+    pub name: String,
+    pub protocol: Protocol,
+    /// Base URL without trailing '/', query or fragment. Always set for [`Protocol::OpenAi`].
+    pub url: Option<String>,
+    /// `None` means no `Authorization` header is sent.
+    pub api_key: Option<Secret>,
+    /// The config asked for a key (`${VAR:-}`) but it resolved to nothing: requests to this
+    /// backend should fail with a clear "no API key" error rather than reach the upstream.
+    pub key_missing: bool,
+    /// Environment variables the `api_key` referenced, for "export X" hints. Not secret.
+    pub api_key_env: Vec<String>,
+    /// The upstream model used when the request's model is not one this backend serves.
+    pub model: String,
+    /// Further model names passed through unchanged.
+    pub models: Vec<String>,
+    /// Provider profile name (quirk presets); interpreted elsewhere.
+    pub provider: Option<String>,
+    /// Raw per-backend quirk overrides; interpreted elsewhere.
+    pub quirks: Map<String, Value>,
+    pub match_rules: MatchRules,
+    pub connect_timeout: Duration,
+    pub first_byte_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub total_timeout: Duration,
+    pub max_retries: u32,
+    /// `None` when `keepalive_interval_secs` is 0 (keep-alives disabled).
+    pub keepalive_interval: Option<Duration>,
+    pub context_window: Option<u64>,
+    pub max_output_tokens: Option<u64>,
+}
+
+const CHAT_SUFFIX: &str = "/chat/completions";
+
+impl Backend {
+    /// The upstream Chat Completions endpoint: `{url}/chat/completions`, or `url` itself when
+    /// it already ends there. Never inserts a `/v1`. `None` only for a mock without a URL.
+    pub fn chat_url(&self) -> Option<String> {
+        let base = self.url.as_deref()?.trim_end_matches('/');
+        if base.ends_with(CHAT_SUFFIX) {
+            Some(base.to_owned())
+        } else {
+            Some(format!("{base}{CHAT_SUFFIX}"))
+        }
+    }
+
+    /// The upstream model list endpoint: `{base}/models`, where `base` is `url` without a
+    /// trailing `/chat/completions`.
+    pub fn models_url(&self) -> Option<String> {
+        let base = self.url.as_deref()?.trim_end_matches('/');
+        let base = base.strip_suffix(CHAT_SUFFIX).unwrap_or(base);
+        Some(format!("{base}/models"))
+    }
+
+    /// Whether `model` is one this backend serves as-is (`model` or an entry of `models`).
+    pub fn serves_model(&self, model: &str) -> bool {
+        self.model == model || self.models.iter().any(|m| m == model)
+    }
+}
+
+/// OpenTelemetry export settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Telemetry {
+    pub enabled: bool,
+    pub service_name: String,
+    pub otlp_endpoint: String,
+}
+
+/// The validated runtime configuration. Build it with [`load`] or [`parse_str`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub log_dir: PathBuf,
+    pub log_body: bool,
+    /// At least one; exactly one has `match_rules.default`.
+    pub backends: Vec<Backend>,
+    pub telemetry: Telemetry,
+    /// Keys clients must present; empty means no client auth is configured.
+    pub client_keys: Vec<Secret>,
+    pub allow_unauthenticated: bool,
+    pub max_body_bytes: usize,
+    pub shutdown_grace: Duration,
+}
+
+impl Config {
+    /// Whether the listen address only accepts local connections.
+    pub fn is_loopback_listen(&self) -> bool {
+        self.listen.ip().is_loopback()
+    }
+
+    /// Index of the default backend (validation guarantees exactly one).
+    pub fn default_backend_index(&self) -> usize {
+        self.backends
+            .iter()
+            .position(|b| b.match_rules.default)
+            .unwrap_or(0)
+    }
+
+    /// The backend called `name`, if any.
+    pub fn backend(&self, name: &str) -> Option<&Backend> {
+        self.backends.iter().find(|b| b.name == name)
+    }
+
+    /// A redacted view for `/health` and `--check-config`: no key material, only whether a
+    /// key is present and which variables it came from.
+    pub fn summary_json(&self) -> Value {
+        let backends: Vec<Value> = self.backends.iter().map(backend_summary).collect();
+        json!({
+            "listen": self.listen.to_string(),
+            "log_dir": self.log_dir.display().to_string(),
+            "log_body": self.log_body,
+            "client_keys": self.client_keys.len(),
+            "allow_unauthenticated": self.allow_unauthenticated,
+            "max_body_bytes": self.max_body_bytes,
+            "shutdown_grace_secs": self.shutdown_grace.as_secs(),
+            "telemetry": {
+                "enabled": self.telemetry.enabled,
+                "service_name": self.telemetry.service_name,
+                "otlp_endpoint": self.telemetry.otlp_endpoint,
+            },
+            "backends": backends,
+        })
+    }
+}
+
+fn backend_summary(b: &Backend) -> Value {
+    let rules = &b.match_rules;
+    json!({
+        "name": b.name,
+        "protocol": b.protocol.as_str(),
+        "provider": b.provider,
+        "model": b.model,
+        "models": b.models,
+        "url": b.url,
+        "chat_url": b.chat_url(),
+        "has_api_key": b.api_key.is_some(),
+        "key_missing": b.key_missing,
+        "api_key_env": b.api_key_env,
+        "match_rules": {
+            "path_prefix": rules.path_prefix,
+            "models": rules.models,
+            "header": rules.header.as_ref().map(|h| json!({"name": h.name, "value": h.value})),
+            "default": rules.default,
+        },
+        "timeouts_secs": {
+            "connect": b.connect_timeout.as_secs(),
+            "first_byte": b.first_byte_timeout.as_secs(),
+            "idle": b.idle_timeout.as_secs(),
+            "total": b.total_timeout.as_secs(),
+        },
+        "max_retries": b.max_retries,
+        "context_window": b.context_window,
+        "max_output_tokens": b.max_output_tokens,
+    })
+}
