@@ -9,10 +9,10 @@
 pub mod config;
 pub mod error;
 pub mod mock;
-// pipeline is enabled once config exposes its runtime API (in progress).
-// pub mod pipeline;
+pub mod pipeline;
 pub mod redact;
 pub mod routing;
 pub mod upstream;
 
 pub use error::GatewayError;
+pub use pipeline::{Gateway, GatewayResponse, IncomingRequest};

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use ccp_convert::request::{responses_request_to_chat, RequestOptions};
 use ccp_convert::stream::{chat_completion_to_response, ChatToResponses, StreamContext};
-use ccp_convert::tools::ToolNameMap;
 use ccp_providers::sse::{parse_chat_data, ChatData, SseDecoder, SseItem};
 use ccp_types::chat::{ChatChunk, ChatCompletion, ChatRequest};
 use ccp_types::events::{ResponseEvent, ResponseObject, ResponseStatus};
@@ -72,17 +71,23 @@ impl Gateway {
     pub fn new(config: Config) -> Result<Self, GatewayError> {
         let mut backends = Vec::with_capacity(config.backends.len());
         for b in &config.backends {
-            let client = match b.protocol {
-                Protocol::Mock => None,
-                Protocol::Openai => Some(
-                    UpstreamClient::new(b.chat_url(), b.api_key_str(), policy_of(b))
-                        .map_err(|e| GatewayError::Internal(format!("backend `{}`: {e}", b.name)))?,
-                ),
+            let client = match (b.protocol, b.chat_url()) {
+                (Protocol::Mock, _) => None,
+                (Protocol::OpenAi, None) => {
+                    return Err(GatewayError::Internal(format!("backend `{}`: protocol openai needs a url", b.name)))
+                }
+                (Protocol::OpenAi, Some(url)) => {
+                    let key = b.api_key.as_ref().map(|k| k.expose()).unwrap_or("");
+                    Some(
+                        UpstreamClient::new(url, key, policy_of(b))
+                            .map_err(|e| GatewayError::Internal(format!("backend `{}`: {e}", b.name)))?,
+                    )
+                }
             };
             backends.push(BackendRuntime { client });
         }
         let router = Router::new(&config);
-        let redactor = Redactor::new(config.secret_values());
+        let redactor = Redactor::new(secret_values(&config));
         Ok(Gateway { config: Arc::new(config), router, backends, redactor })
     }
 
@@ -116,6 +121,17 @@ impl Gateway {
     pub async fn execute(&self, prepared: PreparedRequest) -> Result<GatewayResponse, GatewayError> {
         let started = Instant::now();
         let backend = &self.config.backends[prepared.backend];
+        if backend.key_missing {
+            let vars = backend.api_key_env.join(", ");
+            return Err(GatewayError::Upstream {
+                status: 401,
+                code: "invalid_api_key".into(),
+                message: format!(
+                    "backend `{}` has no API key: the environment variable {vars} is not set — export it and restart the proxy",
+                    backend.name
+                ),
+            });
+        }
         let stream = prepared.request.stream;
         let client_model = prepared.request.model.clone().unwrap_or_else(|| prepared.upstream_model.clone());
         let converted = responses_request_to_chat(
@@ -493,7 +509,27 @@ fn serialize(chat: &ChatRequest) -> Result<Bytes, GatewayError> {
 }
 
 fn policy_of(b: &Backend) -> UpstreamPolicy {
-    b.policy()
+    UpstreamPolicy {
+        connect: b.connect_timeout,
+        first_byte: b.first_byte_timeout,
+        idle: b.idle_timeout,
+        total: b.total_timeout,
+        max_retries: b.max_retries,
+        // Disabled keep-alives still need a wake-up to check the idle timeout.
+        keepalive_interval: b.keepalive_interval.unwrap_or(b.idle_timeout),
+    }
+}
+
+/// Every secret value in the config (upstream and client keys), for redaction.
+pub fn secret_values(config: &Config) -> Vec<String> {
+    let upstream = config.backends.iter().filter_map(|b| b.api_key.as_ref().map(|k| k.expose().to_owned()));
+    let client = config.client_keys.iter().map(|k| k.expose().to_owned());
+    upstream.chain(client).collect()
+}
+
+/// The configured client keys.
+pub fn client_key_values(config: &Config) -> Vec<&str> {
+    config.client_keys.iter().map(|k| k.expose()).collect()
 }
 
 /// A new `resp_…` id.
@@ -508,9 +544,4 @@ pub fn new_response_id() -> String {
 
 fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
-/// The tool map is needed by the WebSocket handler to remember what it returned.
-pub fn empty_tool_map() -> ToolNameMap {
-    ToolNameMap::default()
 }

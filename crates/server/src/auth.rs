@@ -8,7 +8,7 @@ use crate::Endpoint;
 
 /// Checks the client key.
 pub fn check(gateway: &Gateway, headers: &HeaderMap, endpoint: Endpoint) -> Result<(), GatewayError> {
-    let keys = gateway.config().client_key_values();
+    let keys = ccp_gateway::pipeline::client_key_values(gateway.config());
     if keys.is_empty() || endpoint == Endpoint::Health {
         return Ok(());
     }

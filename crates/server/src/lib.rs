@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod hints;
 pub mod sse;
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -82,6 +83,7 @@ async fn handle(state: AppState, req: Request) -> Response {
     }
     match (endpoint, &method) {
         (Endpoint::Responses, &Method::POST) => responses(gateway, path, req).await,
+        (Endpoint::Responses, &Method::GET) if is_upgrade(req.headers()) => upgrade(state.gateway.clone(), path, req).await,
         (Endpoint::Health, &Method::GET) => health(gateway),
         (Endpoint::Models, &Method::GET) => models(gateway),
         (Endpoint::Responses | Endpoint::Health | Endpoint::Models, _) => error_response(&GatewayError::NotFound(
@@ -118,6 +120,23 @@ async fn responses(gateway: &Gateway, path: String, req: Request) -> Response {
         Ok(GatewayResponse::Json(resp)) => json_response(StatusCode::OK, &*resp),
         Ok(GatewayResponse::Stream(events)) => sse::response(events),
         Err(e) => error_response(&e),
+    }
+}
+
+fn is_upgrade(headers: &HeaderMap) -> bool {
+    header_str(headers, "upgrade").map(|v| v.eq_ignore_ascii_case("websocket")).unwrap_or(false)
+}
+
+async fn upgrade(gateway: Arc<Gateway>, path: String, req: Request) -> Response {
+    use axum::extract::FromRequestParts as _;
+    let (mut parts, _body) = req.into_parts();
+    let headers = parts.headers.clone();
+    match axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(ws) => ws
+            .max_message_size(ws::MAX_FRAME_BYTES)
+            .max_frame_size(ws::MAX_FRAME_BYTES)
+            .on_upgrade(move |socket| ws::serve_socket(socket, gateway, path, headers)),
+        Err(rejection) => rejection.into_response(),
     }
 }
 

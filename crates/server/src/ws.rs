@@ -1,0 +1,236 @@
+//! Responses over WebSocket, as Codex speaks it (`supports_websockets = true`).
+//!
+//! Client frames are `{"type":"response.create", …same fields as the HTTP body…}`, optionally with
+//! `previous_response_id` (then `input` holds only the new items) and `generate: false`
+//! (prewarm: answered without calling the upstream). Server frames are the same event objects as
+//! the SSE stream, one per text frame, with `sequence_number`.
+//!
+//! Per connection the proxy remembers the last request's full input and the items it returned,
+//! so an incremental `input` can be expanded into the full history for the stateless upstream.
+//! Memory is bounded: when the remembered history exceeds [`MAX_HISTORY_BYTES`] it is dropped, and
+//! a chained request then gets `previous_response_not_found`, which makes Codex resend everything.
+//! Everything is dropped when the connection closes.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use axum::http::HeaderMap;
+use ccp_gateway::pipeline::new_response_id;
+use ccp_gateway::{Gateway, GatewayError, GatewayResponse};
+use ccp_types::events::{ResponseEvent, ResponseObject, ResponseStatus, Sequenced};
+use futures_util::StreamExt as _;
+use serde_json::{json, Map, Value};
+
+/// Above this much remembered history a connection forgets it (Codex then resends all).
+pub const MAX_HISTORY_BYTES: usize = 64 * 1024 * 1024;
+
+/// Largest accepted client frame.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
+
+/// What a connection remembers between responses.
+#[derive(Default)]
+struct History {
+    last_response_id: Option<String>,
+    /// The full input of the last request followed by the items the proxy returned.
+    items: Vec<Value>,
+}
+
+/// Serves one upgraded connection until the client closes it.
+pub async fn serve_socket(mut socket: WebSocket, gateway: std::sync::Arc<Gateway>, path: String, headers: HeaderMap) {
+    let mut history = History::default();
+    while let Some(msg) = socket.recv().await {
+        let msg = match msg {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!(error = %e, "websocket read error; closing");
+                return;
+            }
+        };
+        match msg {
+            Message::Text(text) => {
+                if !handle_frame(&mut socket, &gateway, &path, &headers, &mut history, text.as_str()).await {
+                    return;
+                }
+            }
+            Message::Binary(_) => {
+                let err = error_frame(400, "invalid_request_error", "unsupported_frame", "binary frames are not supported; send JSON text frames");
+                if send_json(&mut socket, &err).await.is_err() {
+                    return;
+                }
+            }
+            Message::Close(_) => return,
+            // tungstenite answers pings by itself.
+            Message::Ping(_) | Message::Pong(_) => {}
+        }
+    }
+}
+
+/// Handles one `response.create`; returns false when the connection should close.
+async fn handle_frame(
+    socket: &mut WebSocket,
+    gateway: &std::sync::Arc<Gateway>,
+    path: &str,
+    headers: &HeaderMap,
+    history: &mut History,
+    text: &str,
+) -> bool {
+    let mut frame: Map<String, Value> = match serde_json::from_str(text) {
+        Ok(Value::Object(m)) => m,
+        Ok(_) | Err(_) => {
+            let err = error_frame(400, "invalid_request_error", "invalid_json", "each frame must be a JSON object");
+            return send_json(socket, &err).await.is_ok();
+        }
+    };
+    match frame.get("type").and_then(Value::as_str) {
+        Some("response.create") => {}
+        other => {
+            let msg = format!("unsupported frame type {other:?}; expected \"response.create\"");
+            let err = error_frame(400, "invalid_request_error", "unsupported_frame", &msg);
+            return send_json(socket, &err).await.is_ok();
+        }
+    }
+    frame.remove("type");
+    let generate = frame.remove("generate").and_then(|v| v.as_bool()).unwrap_or(true);
+    let previous = frame.remove("previous_response_id").and_then(|v| v.as_str().map(str::to_owned));
+    let new_items: Vec<Value> = match frame.remove("input") {
+        Some(Value::Array(items)) => items,
+        Some(Value::String(s)) => vec![json!({"type": "message", "role": "user", "content": s})],
+        Some(Value::Null) | None => Vec::new(),
+        Some(_) => {
+            let err = error_frame(400, "invalid_request_error", "invalid_request", "input: expected an array of items or a string");
+            return send_json(socket, &err).await.is_ok();
+        }
+    };
+    let mut full = match previous {
+        Some(prev) if history.last_response_id.as_deref() == Some(prev.as_str()) => std::mem::take(&mut history.items),
+        Some(prev) => {
+            let msg = format!("previous response {prev} is not known on this connection; resend the full input");
+            let err = error_frame(400, "invalid_request_error", "previous_response_not_found", &msg);
+            *history = History::default();
+            return send_json(socket, &err).await.is_ok();
+        }
+        None => Vec::new(),
+    };
+    full.extend(new_items);
+    *history = History::default();
+
+    if !generate {
+        let model = frame.get("model").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let mut resp = ResponseObject::new(new_response_id(), model, now_secs());
+        let created = ResponseEvent::Created { response: Box::new(resp.clone()) };
+        resp.status = ResponseStatus::Completed;
+        resp.usage = Some(Default::default());
+        let id = resp.id.clone();
+        let completed = ResponseEvent::Completed { response: Box::new(resp) };
+        for (seq, ev) in [created, completed].iter().enumerate() {
+            if send_event(socket, ev, seq as u64).await.is_err() {
+                return false;
+            }
+        }
+        remember(history, id, full, Vec::new());
+        return true;
+    }
+
+    frame.insert("input".into(), Value::Array(full.clone()));
+    frame.insert("stream".into(), Value::Bool(true));
+    let body = match serde_json::to_vec(&frame) {
+        Ok(b) => b,
+        Err(e) => {
+            let err = error_frame(500, "server_error", "server_error", &format!("could not re-encode the request: {e}"));
+            return send_json(socket, &err).await.is_ok();
+        }
+    };
+    let outcome = match gateway.prepare(path, headers, &body) {
+        Ok(prepared) => gateway.execute(prepared).await,
+        Err(e) => Err(e),
+    };
+    let mut events = match outcome {
+        Ok(GatewayResponse::Stream(s)) => s,
+        Ok(GatewayResponse::Json(_)) => {
+            let err = error_frame(500, "server_error", "server_error", "expected a stream");
+            return send_json(socket, &err).await.is_ok();
+        }
+        Err(e) => return send_json(socket, &gateway_error_frame(&e)).await.is_ok(),
+    };
+    let mut seq: u64 = 0;
+    loop {
+        tokio::select! {
+            ev = events.next() => {
+                let Some(ev) = ev else { return true };
+                if send_event(socket, &ev, seq).await.is_err() {
+                    return false;
+                }
+                seq += 1;
+                match &ev {
+                    ResponseEvent::Completed { response } | ResponseEvent::Incomplete { response } => {
+                        let output: Vec<Value> = response.output.iter().filter_map(|i| serde_json::to_value(i).ok()).collect();
+                        remember(history, response.id.clone(), full, output);
+                        return true;
+                    }
+                    ResponseEvent::Failed { .. } => return true,
+                    _ => {}
+                }
+            }
+            msg = socket.recv() => {
+                match msg {
+                    // A new frame while a response is streaming is not part of Codex's protocol;
+                    // a close or error ends the connection and, by dropping `events`, the upstream call.
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return false,
+                    Some(Ok(_)) => {
+                        let err = error_frame(409, "invalid_request_error", "response_in_progress", "a response is still streaming on this connection");
+                        if send_json(socket, &err).await.is_err() {
+                            return false;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn remember(history: &mut History, id: String, mut full: Vec<Value>, output: Vec<Value>) {
+    full.extend(output);
+    let approx: usize = full.iter().map(approx_size).sum();
+    if approx > MAX_HISTORY_BYTES {
+        tracing::debug!(approx, "websocket history over the limit; forgetting it");
+        *history = History::default();
+        return;
+    }
+    *history = History { last_response_id: Some(id), items: full };
+}
+
+fn approx_size(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.len() + 2,
+        Value::Array(a) => a.iter().map(approx_size).sum::<usize>() + 2,
+        Value::Object(o) => o.iter().map(|(k, v)| k.len() + 3 + approx_size(v)).sum::<usize>() + 2,
+        _ => 8,
+    }
+}
+
+async fn send_event(socket: &mut WebSocket, ev: &ResponseEvent, seq: u64) -> Result<(), axum::Error> {
+    let text = serde_json::to_string(&Sequenced { event: ev, sequence_number: seq }).unwrap_or_default();
+    socket.send(Message::Text(Utf8Bytes::from(text))).await
+}
+
+async fn send_json(socket: &mut WebSocket, v: &Value) -> Result<(), axum::Error> {
+    socket.send(Message::Text(Utf8Bytes::from(v.to_string()))).await
+}
+
+/// `{"type":"error","status":N,"error":{"type","code","message"}}`.
+pub fn error_frame(status: u16, error_type: &str, code: &str, message: &str) -> Value {
+    json!({"type": "error", "status": status, "error": {"type": error_type, "code": code, "message": message, "param": null}})
+}
+
+fn gateway_error_frame(e: &GatewayError) -> Value {
+    let mut v = error_frame(e.status(), e.error_type(), e.code(), &e.to_string());
+    if let GatewayError::BadRequest { param: Some(p), .. } = e {
+        v["error"]["param"] = Value::String(p.clone());
+    }
+    v
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
