@@ -1,1 +1,21 @@
-//! placeholder
+//! Test support for the proxy (dev-only; never a dependency of shipped code).
+//!
+//! * [`MockUpstream`]: a scripted Chat Completions server that validates every request as
+//!   strictly as the pickiest real provider ([`Strictness`]) and records what it saw.
+//! * [`CodexRun`]: runs the real Codex CLI offline against a base URL.
+//! * Tool locators ([`codex_binary`], [`python_bin`], [`workspace_root`]) that fail loudly with
+//!   install instructions instead of skipping, and a [`TempDir`] helper.
+//!
+//! Tests using the mock and Codex together need a multi-threaded runtime:
+//! `#[tokio::test(flavor = "multi_thread", worker_threads = 2)]`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod codex;
+pub mod locate;
+pub mod upstream;
+
+pub use codex::{CodexOutput, CodexRun, CLIENT_KEY_ENV, DEFAULT_CLIENT_KEY};
+pub use locate::{codex_binary, find_codex_in, python_bin, tools_dir, workspace_root, TempDir};
+pub use upstream::{
+    MockUpstream, Problem, RecordedRequest, Reply, Rule, SseItem, SseScript, Strictness, MOCK_MODEL,
+};

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Installs the external tools the end-to-end tests need into <repo>/.tools (idempotent):
+#   * the Codex CLI (npm package @openai/codex, pinned) -> .tools/node_modules/@openai/…/bin/codex
+#   * a Python venv with the OpenAI SDK                 -> .tools/venv/bin/python
+#   * Debian packages, only when missing and only when running as root (node/npm, python3-venv)
+# Tests locate these through crates/testkit (codex_binary, python_bin) and fail, never skip,
+# when they are absent.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS="$ROOT/.tools"
+CODEX_VERSION="0.169.0"
+started=$SECONDS
+
+log() { printf 'install-test-tools: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# --- Debian packages -------------------------------------------------------------------------
+missing=()
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+if ((${#missing[@]})); then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        log "installing Debian packages: ${missing[*]}"
+        apt-get update
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+            ca-certificates "${missing[@]}"
+    else
+        die "missing system packages: ${missing[*]} (as root: apt-get install ${missing[*]})"
+    fi
+fi
+
+# --- Rust components used by .ci/run -----------------------------------------------------------
+for component in rustfmt clippy; do
+    subcommand=${component/rustfmt/fmt}
+    if ! cargo "$subcommand" --version >/dev/null 2>&1; then
+        command -v rustup >/dev/null 2>&1 || die "cargo $subcommand missing and no rustup"
+        log "adding rust component $component"
+        rustup component add "$component"
+    fi
+done
+
+# --- Codex CLI -----------------------------------------------------------------------------------
+mkdir -p "$TOOLS"
+find_codex() {
+    local scope="$TOOLS/node_modules/@openai"
+    [[ -d $scope ]] || return 0
+    find "$scope" -path '*/vendor/*/bin/codex' -type f 2>/dev/null | sort | head -n 1
+}
+codex_pkg="$TOOLS/node_modules/@openai/codex/package.json"
+installed=""
+if [[ -f $codex_pkg ]]; then
+    installed=$(node -e 'process.stdout.write(require(process.argv[1]).version)' "$codex_pkg")
+fi
+if [[ $installed != "$CODEX_VERSION" || -z $(find_codex) ]]; then
+    log "installing @openai/codex@$CODEX_VERSION into $TOOLS (found: ${installed:-none})"
+    npm install --prefix "$TOOLS" --no-audit --no-fund --save-exact "@openai/codex@$CODEX_VERSION"
+else
+    log "@openai/codex@$CODEX_VERSION already installed"
+fi
+codex_bin=$(find_codex)
+[[ -n $codex_bin ]] || die "npm installed @openai/codex but no vendor/*/bin/codex binary was found"
+log "codex: $codex_bin ($("$codex_bin" --version))"
+
+# --- Python venv with the OpenAI SDK ----------------------------------------------------------
+python="$TOOLS/venv/bin/python"
+if "$python" -c 'import openai' >/dev/null 2>&1; then
+    log "python venv with openai already installed"
+else
+    log "creating $TOOLS/venv with the openai package"
+    python3 -m venv "$TOOLS/venv"
+    "$python" -m pip install -q --disable-pip-version-check openai
+fi
+log "python: $python (openai $("$python" -c 'import openai; print(openai.__version__)'))"
+
+log "done in $((SECONDS - started)) s"
