@@ -1,1 +1,6 @@
-//! placeholder
+//! Upstream side of the proxy: decoding what Chat Completions providers send back.
+//!
+//! * [`sse`]: an incremental Server-Sent Events decoder and the classification of each event's
+//!   `data` (chunk, `[DONE]`, in-band error, garbage).
+
+pub mod sse;
