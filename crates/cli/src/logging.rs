@@ -1,6 +1,7 @@
 //! Structured logs to stderr and to `log_dir/codex-convert-proxy.log`; errors also to
 //! `log_dir/error.log`. `RUST_LOG` filters (default `info`).
 
+use std::io::IsTerminal as _;
 use std::path::Path;
 
 use tracing_appender::non_blocking::WorkerGuard;
@@ -20,7 +21,11 @@ pub fn init(log_dir: &Path) -> std::io::Result<LogGuards> {
     let (main_writer, g1) = tracing_appender::non_blocking(tracing_appender::rolling::never(log_dir, "codex-convert-proxy.log"));
     let (error_writer, g2) = tracing_appender::non_blocking(tracing_appender::rolling::never(log_dir, "error.log"));
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false).with_filter(filter());
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .with_filter(filter());
     let file = tracing_subscriber::fmt::layer().with_writer(main_writer).with_ansi(false).json().with_filter(filter());
     let errors = tracing_subscriber::fmt::layer()
         .with_writer(error_writer)
