@@ -73,12 +73,24 @@ impl Proxy {
     pub fn log_dir(&self) -> PathBuf {
         self.dir.join("logs")
     }
+
+    /// Panics if a test key appears anywhere in the proxy's logs.
+    pub fn assert_no_keys_in_logs(&self) {
+        let logs = self.all_logs();
+        for key in [UPSTREAM_KEY, CLIENT_KEY] {
+            assert!(!logs.contains(key), "key {key} found in the proxy logs:\n{logs}");
+        }
+    }
 }
 
 impl Drop for Proxy {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Every end-to-end test doubles as a key-leak scan of everything the proxy logged.
+        if !std::thread::panicking() {
+            self.assert_no_keys_in_logs();
+        }
     }
 }
 
