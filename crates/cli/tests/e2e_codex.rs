@@ -201,3 +201,27 @@ async fn view_image_reaches_the_model_as_an_image() {
     let image = after["content"].as_array().unwrap().iter().find(|p| p["type"] == "image_url").expect("an image part");
     assert!(image["image_url"]["url"].as_str().unwrap().starts_with("data:image/png;base64,"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_turn_runs_entirely_over_websocket() {
+    let (upstream, proxy) = setup(Strictness::default()).await;
+    upstream.push(Reply::tool_call_stream(&[("call_ws", "exec_command", r#"{"cmd":"echo over-websocket > ws.txt"}"#)]));
+    upstream.push(Reply::text_stream("Done over WebSocket."));
+    let run = codex(&proxy).supports_websockets(true);
+    let out = run.exec("create a file").await;
+    out.assert_success();
+    assert_eq!(std::fs::read_to_string(run.workdir().join("ws.txt")).unwrap().trim(), "over-websocket", "{}", out.dump());
+    assert_eq!(out.agent_messages().last().map(String::as_str), Some("Done over WebSocket."));
+    upstream.assert_no_violations();
+    // The second upstream call carries the full history the proxy rebuilt from the
+    // incremental `previous_response_id` request: the call and its output.
+    let second = &upstream.chat_requests()[1].body;
+    let tools = tool_messages(second);
+    assert_eq!(tools.len(), 1);
+    assert_eq!(tools[0]["tool_call_id"], "call_ws");
+    assert!(second["messages"].as_array().unwrap().iter().any(|m| m["role"] == "user"), "history includes the prompt");
+    let health: Value = reqwest::get(proxy.url("/health")).await.unwrap().json().await.unwrap();
+    let stats = &health["stats"];
+    assert_eq!(stats["http_responses_requests"], 0, "no HTTP POST reached the proxy: {stats}");
+    assert!(stats["websocket_responses_requests"].as_u64().unwrap() >= 3, "prewarm + two turns: {stats}");
+}

@@ -14,6 +14,7 @@ pub mod sse;
 pub mod ws;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
@@ -28,11 +29,30 @@ use serde_json::json;
 #[derive(Clone)]
 pub struct AppState {
     pub gateway: Arc<Gateway>,
+    pub stats: Arc<Stats>,
+}
+
+/// Request counters by transport, reported by `/health`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub http_responses: AtomicU64,
+    pub ws_connections: AtomicU64,
+    pub ws_responses: AtomicU64,
+}
+
+impl Stats {
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "http_responses_requests": self.http_responses.load(Ordering::Relaxed),
+            "websocket_connections": self.ws_connections.load(Ordering::Relaxed),
+            "websocket_responses_requests": self.ws_responses.load(Ordering::Relaxed),
+        })
+    }
 }
 
 /// Builds the axum app.
 pub fn app(gateway: Arc<Gateway>) -> axum::Router {
-    axum::Router::new().fallback(dispatch).with_state(AppState { gateway })
+    axum::Router::new().fallback(dispatch).with_state(AppState { gateway, stats: Arc::new(Stats::default()) })
 }
 
 /// What a path asks for, once a backend prefix is stripped.
@@ -82,9 +102,12 @@ async fn handle(state: AppState, req: Request) -> Response {
         return error_response(&e);
     }
     match (endpoint, &method) {
-        (Endpoint::Responses, &Method::POST) => responses(gateway, path, req).await,
-        (Endpoint::Responses, &Method::GET) if is_upgrade(req.headers()) => upgrade(state.gateway.clone(), path, req).await,
-        (Endpoint::Health, &Method::GET) => health(gateway),
+        (Endpoint::Responses, &Method::POST) => {
+            state.stats.http_responses.fetch_add(1, Ordering::Relaxed);
+            responses(gateway, path, req).await
+        }
+        (Endpoint::Responses, &Method::GET) if is_upgrade(req.headers()) => upgrade(state.clone(), path, req).await,
+        (Endpoint::Health, &Method::GET) => health(gateway, &state.stats),
         (Endpoint::Models, &Method::GET) => models(gateway),
         (Endpoint::Responses | Endpoint::Health | Endpoint::Models, _) => error_response(&GatewayError::NotFound(
             format!("{method} is not supported on {path}"),
@@ -127,7 +150,7 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
     header_str(headers, "upgrade").map(|v| v.eq_ignore_ascii_case("websocket")).unwrap_or(false)
 }
 
-async fn upgrade(gateway: Arc<Gateway>, path: String, req: Request) -> Response {
+async fn upgrade(state: AppState, path: String, req: Request) -> Response {
     use axum::extract::FromRequestParts as _;
     let (mut parts, _body) = req.into_parts();
     let headers = parts.headers.clone();
@@ -135,13 +158,19 @@ async fn upgrade(gateway: Arc<Gateway>, path: String, req: Request) -> Response 
         Ok(ws) => ws
             .max_message_size(ws::MAX_FRAME_BYTES)
             .max_frame_size(ws::MAX_FRAME_BYTES)
-            .on_upgrade(move |socket| ws::serve_socket(socket, gateway, path, headers)),
+            .on_upgrade(move |socket| {
+                state.stats.ws_connections.fetch_add(1, Ordering::Relaxed);
+                ws::serve_socket(socket, state.gateway, state.stats, path, headers)
+            }),
         Err(rejection) => rejection.into_response(),
     }
 }
 
-fn health(gateway: &Gateway) -> Response {
-    json_response(StatusCode::OK, &json!({"status": "ok", "config": gateway.config().summary_json()}))
+fn health(gateway: &Gateway, stats: &Stats) -> Response {
+    json_response(
+        StatusCode::OK,
+        &json!({"status": "ok", "config": gateway.config().summary_json(), "stats": stats.json()}),
+    )
 }
 
 fn models(gateway: &Gateway) -> Response {

@@ -36,7 +36,13 @@ struct History {
 }
 
 /// Serves one upgraded connection until the client closes it.
-pub async fn serve_socket(mut socket: WebSocket, gateway: std::sync::Arc<Gateway>, path: String, headers: HeaderMap) {
+pub async fn serve_socket(
+    mut socket: WebSocket,
+    gateway: std::sync::Arc<Gateway>,
+    stats: std::sync::Arc<crate::Stats>,
+    path: String,
+    headers: HeaderMap,
+) {
     let mut history = History::default();
     while let Some(msg) = socket.recv().await {
         let msg = match msg {
@@ -48,6 +54,7 @@ pub async fn serve_socket(mut socket: WebSocket, gateway: std::sync::Arc<Gateway
         };
         match msg {
             Message::Text(text) => {
+                stats.ws_responses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if !handle_frame(&mut socket, &gateway, &path, &headers, &mut history, text.as_str()).await {
                     return;
                 }
