@@ -1,0 +1,192 @@
+//! Responses over WebSocket: prewarm, chaining, unknown previous ids, failures, cancellation,
+//! concurrency.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use ccp_testkit::upstream::{chunk, usage_chunk, MockUpstream, Reply};
+use common::*;
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(app: &App) -> Ws {
+    let url = format!("ws://{}/v1/responses", app.addr);
+    let (ws, resp) = tokio_tungstenite::connect_async(url).await.unwrap();
+    assert_eq!(resp.status(), 101);
+    ws
+}
+
+async fn send(ws: &mut Ws, v: Value) {
+    ws.send(Message::Text(v.to_string().into())).await.unwrap();
+}
+
+/// Reads frames until a terminal event or an error frame.
+async fn read_response(ws: &mut Ws) -> Vec<Value> {
+    let mut out = Vec::new();
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("frame in time");
+        let Some(Ok(Message::Text(t))) = msg else { panic!("unexpected {msg:?}") };
+        let v: Value = serde_json::from_str(&t).unwrap();
+        let kind = v["type"].as_str().unwrap_or_default().to_owned();
+        out.push(v);
+        if matches!(kind.as_str(), "response.completed" | "response.failed" | "response.incomplete" | "error") {
+            return out;
+        }
+    }
+}
+
+fn create(input: Value, previous: Option<&str>) -> Value {
+    let mut v = json!({"type": "response.create", "model": "m", "stream": true, "input": input});
+    if let Some(p) = previous {
+        v["previous_response_id"] = json!(p);
+    }
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prewarm_then_chained_requests_rebuild_the_full_history() {
+    let upstream = MockUpstream::strict().await;
+    upstream.push(Reply::tool_call_stream(&[("call_1", "exec_command", r#"{"cmd":"ls"}"#)]));
+    upstream.push(Reply::text_stream("listed"));
+    let app = start(&single_backend_config(&upstream.url())).await;
+    let mut ws = connect(&app).await;
+    let dev = json!([{"type":"message","role":"developer","content":[{"type":"input_text","text":"rules"}]}]);
+    let mut warm = create(dev, None);
+    warm["generate"] = json!(false);
+    send(&mut ws, warm).await;
+    let events = read_response(&mut ws).await;
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["response.created", "response.completed"]);
+    assert!(upstream.chat_requests().is_empty(), "prewarm never calls the upstream");
+    let warm_id = events[1]["response"]["id"].as_str().unwrap().to_owned();
+
+    let tools = json!([{"type":"function","name":"exec_command","parameters":{"type":"object","properties":{"cmd":{"type":"string"}}}}]);
+    let mut first = create(json!([{"type":"message","role":"user","content":"list files"}]), Some(&warm_id));
+    first["tools"] = tools.clone();
+    send(&mut ws, first).await;
+    let events = read_response(&mut ws).await;
+    let done = events.last().unwrap();
+    assert_eq!(done["type"], "response.completed");
+    let seqs: Vec<u64> = events.iter().map(|e| e["sequence_number"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (0..events.len() as u64).collect::<Vec<_>>());
+    let resp_id = done["response"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(done["response"]["output"][0]["type"], "function_call");
+
+    let mut second = create(json!([{"type":"function_call_output","call_id":"call_1","output":"a.txt"}]), Some(&resp_id));
+    second["tools"] = tools;
+    send(&mut ws, second).await;
+    let events = read_response(&mut ws).await;
+    assert_eq!(events.last().unwrap()["type"], "response.completed");
+    upstream.assert_no_violations();
+    let msgs = upstream.chat_requests()[1].body["messages"].as_array().unwrap().clone();
+    let roles: Vec<&str> = msgs.iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["system", "user", "assistant", "tool"], "prewarm input + turn + returned call + output");
+    assert_eq!(msgs[2]["tool_calls"][0]["id"], "call_1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_previous_response_gets_previous_response_not_found() {
+    let upstream = MockUpstream::strict().await;
+    upstream.push(Reply::text_stream("after resend"));
+    let app = start(&single_backend_config(&upstream.url())).await;
+    let mut ws = connect(&app).await;
+    send(&mut ws, create(json!([{"type":"message","role":"user","content":"hi"}]), Some("resp_unknown"))).await;
+    let events = read_response(&mut ws).await;
+    let err = &events[0];
+    assert_eq!(err["type"], "error");
+    assert_eq!(err["status"], 400);
+    assert_eq!(err["error"]["code"], "previous_response_not_found");
+    assert!(upstream.chat_requests().is_empty());
+    // The connection stays usable: a full resend works.
+    send(&mut ws, create(json!([{"type":"message","role":"user","content":"hi"}]), None)).await;
+    assert_eq!(read_response(&mut ws).await.last().unwrap()["type"], "response.completed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_failure_mid_response_ends_with_response_failed() {
+    let upstream = MockUpstream::strict().await;
+    upstream.push(
+        Reply::sse_json([
+            chunk(json!({"role":"assistant","content":"partial "}), None),
+            chunk(json!({"content":"more"}), None),
+            chunk(json!({}), Some("stop")),
+            usage_chunk(2),
+        ])
+        .drop_after(2),
+    );
+    let app = start(&single_backend_config(&upstream.url())).await;
+    let mut ws = connect(&app).await;
+    send(&mut ws, create(json!("hi"), None)).await;
+    let events = read_response(&mut ws).await;
+    let last = events.last().unwrap();
+    assert_eq!(last["type"], "response.failed");
+    assert_eq!(last["response"]["error"]["code"], "server_error");
+    assert!(!events.iter().any(|e| e["type"] == "response.completed"));
+    // A failed response is not remembered: chaining on it asks for a resend.
+    let id = last["response"]["id"].as_str().unwrap().to_owned();
+    send(&mut ws, create(json!([]), Some(&id))).await;
+    assert_eq!(read_response(&mut ws).await[0]["error"]["code"], "previous_response_not_found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_closing_mid_response_cancels_the_upstream() {
+    let upstream = MockUpstream::strict().await;
+    upstream.push(
+        Reply::sse_json([
+            chunk(json!({"role":"assistant","content":"first "}), None),
+            chunk(json!({"content":"second"}), None),
+            chunk(json!({}), Some("stop")),
+            usage_chunk(2),
+        ])
+        .silence_after_first(Duration::from_secs(30)),
+    );
+    let app = start(&single_backend_config(&upstream.url())).await;
+    let mut ws = connect(&app).await;
+    send(&mut ws, create(json!("hi"), None)).await;
+    // Read until the first text delta, then hang up.
+    loop {
+        let Some(Ok(Message::Text(t))) = ws.next().await else { panic!("stream ended early") };
+        if t.contains("response.output_text.delta") {
+            break;
+        }
+    }
+    ws.close(None).await.unwrap();
+    drop(ws);
+    let dropped = upstream.wait_for_drop(0, Duration::from_secs(1)).await;
+    assert!(dropped.is_some(), "the upstream request was not cancelled within 1 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_connections() {
+    let upstream = MockUpstream::strict().await;
+    for i in 0..50 {
+        upstream.push(Reply::text_stream(&format!("answer number {i}")));
+    }
+    let app = start(&single_backend_config(&upstream.url())).await;
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let url = format!("ws://{}/v1/responses", app.addr);
+        tasks.push(tokio::spawn(async move {
+            let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+            send(&mut ws, create(json!("hi"), None)).await;
+            let events = read_response(&mut ws).await;
+            let last = events.last().unwrap().clone();
+            assert_eq!(last["type"], "response.completed");
+            last["response"]["output"][0]["content"][0]["text"].as_str().unwrap().to_owned()
+        }));
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    answers.sort();
+    answers.dedup();
+    assert_eq!(answers.len(), 50, "every connection got its own complete answer");
+    assert_eq!(upstream.chat_requests().len(), 50);
+    upstream.assert_no_violations();
+}
