@@ -1,6 +1,8 @@
 //! `codex-convert-proxy`: the binary. Parses flags, loads the config, sets up logging and runs
 //! the server; subcommands live in their own modules.
 
+mod codex_config;
+mod doctor;
 mod logging;
 
 use std::path::PathBuf;
@@ -28,6 +30,10 @@ struct Cli {
 enum Command {
     /// Run the proxy (the default).
     Serve,
+    /// Print (or --write) a Codex config.toml and model catalog that use this proxy.
+    CodexConfig(codex_config::Args),
+    /// Check the proxy config, probe each backend, and lint the Codex config.
+    Doctor(doctor::Args),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +43,8 @@ fn main() -> ExitCode {
     }
     match cli.command {
         None | Some(Command::Serve) => serve(&cli.config),
+        Some(Command::CodexConfig(args)) => codex_config::run(&cli.config, args),
+        Some(Command::Doctor(args)) => doctor::run(&cli.config, args),
     }
 }
 
