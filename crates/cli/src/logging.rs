@@ -18,15 +18,23 @@ pub struct LogGuards {
 /// Installs the global subscriber.
 pub fn init(log_dir: &Path) -> std::io::Result<LogGuards> {
     std::fs::create_dir_all(log_dir)?;
-    let (main_writer, g1) = tracing_appender::non_blocking(tracing_appender::rolling::never(log_dir, "codex-convert-proxy.log"));
-    let (error_writer, g2) = tracing_appender::non_blocking(tracing_appender::rolling::never(log_dir, "error.log"));
+    let (main_writer, g1) = tracing_appender::non_blocking(tracing_appender::rolling::never(
+        log_dir,
+        "codex-convert-proxy.log",
+    ));
+    let (error_writer, g2) =
+        tracing_appender::non_blocking(tracing_appender::rolling::never(log_dir, "error.log"));
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .with_filter(filter());
-    let file = tracing_subscriber::fmt::layer().with_writer(main_writer).with_ansi(false).json().with_filter(filter());
+    let file = tracing_subscriber::fmt::layer()
+        .with_writer(main_writer)
+        .with_ansi(false)
+        .json()
+        .with_filter(filter());
     let errors = tracing_subscriber::fmt::layer()
         .with_writer(error_writer)
         .with_ansi(false)
@@ -38,5 +46,7 @@ pub fn init(log_dir: &Path) -> std::io::Result<LogGuards> {
         .with(errors)
         .try_init()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-    Ok(LogGuards { _guards: vec![g1, g2] })
+    Ok(LogGuards {
+        _guards: vec![g1, g2],
+    })
 }

@@ -24,21 +24,35 @@ async fn setup(extra: serde_json::Value) -> (MockUpstream, Proxy) {
 }
 
 fn codex(proxy: &Proxy) -> CodexRun {
-    CodexRun::new(proxy.url("/v1")).model("glm-test").client_key(CLIENT_KEY).stream_max_retries(3)
+    CodexRun::new(proxy.url("/v1"))
+        .model("glm-test")
+        .client_key(CLIENT_KEY)
+        .stream_max_retries(3)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limited_once_codex_waits_and_completes() {
     let (upstream, proxy) = setup(json!({})).await;
-    upstream.push(Reply::error(429, "rate_limit_exceeded", "Too many requests").with_header("Retry-After", "1"));
+    upstream.push(
+        Reply::error(429, "rate_limit_exceeded", "Too many requests")
+            .with_header("Retry-After", "1"),
+    );
     upstream.push(Reply::text_stream("Answer after the rate limit."));
     let out = codex(&proxy).exec("hello").await;
     out.assert_success();
-    assert_eq!(out.agent_messages(), vec!["Answer after the rate limit.".to_owned()], "{}", out.dump());
+    assert_eq!(
+        out.agent_messages(),
+        vec!["Answer after the rate limit.".to_owned()],
+        "{}",
+        out.dump()
+    );
     let reqs = upstream.chat_requests();
     assert_eq!(reqs.len(), 2, "Codex retried once");
     let gap = reqs[1].received_at.duration_since(reqs[0].received_at);
-    assert!(gap >= Duration::from_millis(900), "Codex waited the Retry-After delay: {gap:?}");
+    assert!(
+        gap >= Duration::from_millis(900),
+        "Codex waited the Retry-After delay: {gap:?}"
+    );
     proxy.assert_no_keys_in_logs();
 }
 
@@ -50,7 +64,12 @@ async fn upstream_500_once_then_success() {
     upstream.push(Reply::text_stream("Recovered answer."));
     let out = codex(&proxy).exec("hello").await;
     out.assert_success();
-    assert_eq!(out.agent_messages(), vec!["Recovered answer.".to_owned()], "{}", out.dump());
+    assert_eq!(
+        out.agent_messages(),
+        vec!["Recovered answer.".to_owned()],
+        "{}",
+        out.dump()
+    );
     assert_eq!(upstream.chat_requests().len(), 2);
 }
 
@@ -59,7 +78,10 @@ async fn mid_answer_drop_is_not_presented_as_final() {
     let (upstream, proxy) = setup(json!({})).await;
     upstream.push(
         Reply::sse_json([
-            chunk(json!({"role": "assistant", "content": "TRUNCATED-FIRST "}), None),
+            chunk(
+                json!({"role": "assistant", "content": "TRUNCATED-FIRST "}),
+                None,
+            ),
             chunk(json!({"content": "answer that never "}), None),
             chunk(json!({"content": "finishes"}), None),
             chunk(json!({}), Some("stop")),
@@ -69,8 +91,16 @@ async fn mid_answer_drop_is_not_presented_as_final() {
     upstream.push(Reply::text_stream("The complete second answer."));
     let out = codex(&proxy).exec("hello").await;
     out.assert_success();
-    assert_eq!(out.agent_messages(), vec!["The complete second answer.".to_owned()], "{}", out.dump());
-    assert!(!out.agent_messages().iter().any(|m| m.contains("TRUNCATED-FIRST")));
+    assert_eq!(
+        out.agent_messages(),
+        vec!["The complete second answer.".to_owned()],
+        "{}",
+        out.dump()
+    );
+    assert!(!out
+        .agent_messages()
+        .iter()
+        .any(|m| m.contains("TRUNCATED-FIRST")));
     assert_eq!(upstream.chat_requests().len(), 2);
 }
 
@@ -85,8 +115,16 @@ async fn context_overflow_stops_codex_without_hammering() {
     let out = codex(&proxy).exec("hello").await;
     assert!(!out.success(), "Codex must fail the turn: {}", out.dump());
     let all = format!("{}{}", out.stdout, out.stderr).to_lowercase();
-    assert!(all.contains("context window"), "Codex prints its context-window message: {}", out.dump());
-    assert_eq!(upstream.chat_requests().len(), 1, "no retries on context overflow");
+    assert!(
+        all.contains("context window"),
+        "Codex prints its context-window message: {}",
+        out.dump()
+    );
+    assert_eq!(
+        upstream.chat_requests().len(),
+        1,
+        "no retries on context overflow"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,23 +132,37 @@ async fn upstream_silence_longer_than_codex_idle_timeout_is_bridged() {
     let (upstream, proxy) = setup(json!({"keepalive_interval_secs": 1})).await;
     upstream.push(
         Reply::sse_json([
-            chunk(json!({"role": "assistant", "content": "Thinking slowly... "}), None),
+            chunk(
+                json!({"role": "assistant", "content": "Thinking slowly... "}),
+                None,
+            ),
             chunk(json!({"content": "done."}), None),
             chunk(json!({}), Some("stop")),
             usage_chunk(2),
         ])
         .silence_after_first(Duration::from_secs(5)),
     );
-    let out = codex(&proxy).stream_idle_timeout_ms(2000).stream_max_retries(0).exec("hello").await;
+    let out = codex(&proxy)
+        .stream_idle_timeout_ms(2000)
+        .stream_max_retries(0)
+        .exec("hello")
+        .await;
     out.assert_success();
-    assert_eq!(out.agent_messages(), vec!["Thinking slowly... done.".to_owned()], "{}", out.dump());
+    assert_eq!(
+        out.agent_messages(),
+        vec!["Thinking slowly... done.".to_owned()],
+        "{}",
+        out.dump()
+    );
     assert_eq!(upstream.chat_requests().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_the_stream_finish_refuses_new_connections_and_exits_0() {
     let (upstream, mut proxy) = setup(json!({})).await;
-    let words: Vec<_> = (0..10).map(|i| chunk(json!({"content": format!("w{i} ")}), None)).collect();
+    let words: Vec<_> = (0..10)
+        .map(|i| chunk(json!({"content": format!("w{i} ")}), None))
+        .collect();
     let mut chunks = vec![chunk(json!({"role": "assistant", "content": ""}), None)];
     chunks.extend(words);
     chunks.push(chunk(json!({}), Some("stop")));
@@ -129,7 +181,11 @@ async fn sigterm_lets_the_stream_finish_refuses_new_connections_and_exits_0() {
     upstream.wait_for_requests(1, Duration::from_secs(5)).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let pid = proxy.child.id().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     tokio::time::sleep(Duration::from_millis(300)).await;
     let refused = reqwest::Client::new()
         .post(proxy.url("/v1/responses"))
@@ -137,9 +193,15 @@ async fn sigterm_lets_the_stream_finish_refuses_new_connections_and_exits_0() {
         .json(&json!({"model": "m", "input": "hi"}))
         .send()
         .await;
-    assert!(refused.is_err(), "new connections are refused during shutdown");
+    assert!(
+        refused.is_err(),
+        "new connections are refused during shutdown"
+    );
     let body = stream.await.unwrap();
-    assert!(body.contains("response.completed"), "the in-flight stream completed: {body}");
+    assert!(
+        body.contains("response.completed"),
+        "the in-flight stream completed: {body}"
+    );
     assert!(body.contains("w9 "));
     let status = tokio::task::spawn_blocking(move || {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -173,7 +235,10 @@ fn non_loopback_listen_without_client_keys_refuses_to_start() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("open relay") && stderr.contains("client_keys"), "{stderr}");
+    assert!(
+        stderr.contains("open relay") && stderr.contains("client_keys"),
+        "{stderr}"
+    );
     // With allow_unauthenticated it starts (and is killed right away).
     let mut config = config;
     config["allow_unauthenticated"] = json!(true);
@@ -185,7 +250,10 @@ fn non_loopback_listen_without_client_keys_refuses_to_start() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    assert!(child.try_wait().unwrap().is_none(), "starts when allow_unauthenticated is set");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "starts when allow_unauthenticated is set"
+    );
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -198,7 +266,11 @@ async fn log_body_never_writes_a_key() {
     config["client_keys"] = json!([CLIENT_KEY]);
     let proxy = Proxy::start(config);
     upstream.push(Reply::text_stream("logged answer"));
-    upstream.push(Reply::error(401, "invalid_api_key", &format!("Incorrect API key provided: {UPSTREAM_KEY}")));
+    upstream.push(Reply::error(
+        401,
+        "invalid_api_key",
+        &format!("Incorrect API key provided: {UPSTREAM_KEY}"),
+    ));
     // The user pastes both keys into the prompt: they must be redacted from the logged bodies too.
     let body = json!({"model": "m", "input": format!("my keys are {UPSTREAM_KEY} and {CLIENT_KEY}"), "stream": true});
     for _ in 0..2 {
@@ -212,13 +284,26 @@ async fn log_body_never_writes_a_key() {
             .text()
             .await
             .unwrap();
-        assert!(!text.contains(UPSTREAM_KEY), "a key in the response: {text}");
+        assert!(
+            !text.contains(UPSTREAM_KEY),
+            "a key in the response: {text}"
+        );
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let logs = proxy.all_logs();
-    assert!(logs.contains("logged answer"), "bodies are logged with log_body: true");
+    assert!(
+        logs.contains("logged answer"),
+        "bodies are logged with log_body: true"
+    );
     assert!(logs.contains("[REDACTED]"), "keys are replaced by a marker");
     proxy.assert_no_keys_in_logs();
-    let files: Vec<_> = std::fs::read_dir(proxy.log_dir()).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert!(files.iter().any(|f| f == "codex-convert-proxy.log") && files.iter().any(|f| f == "error.log"), "{files:?}");
+    let files: Vec<_> = std::fs::read_dir(proxy.log_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        files.iter().any(|f| f == "codex-convert-proxy.log")
+            && files.iter().any(|f| f == "error.log"),
+        "{files:?}"
+    );
 }

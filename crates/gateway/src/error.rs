@@ -12,7 +12,10 @@ use serde_json::{json, Value};
 pub enum GatewayError {
     /// The client's request is malformed; `param` is the JSON path.
     #[error("{message}")]
-    BadRequest { param: Option<String>, message: String },
+    BadRequest {
+        param: Option<String>,
+        message: String,
+    },
     /// The body is larger than `max_body_bytes`.
     #[error("request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -24,7 +27,11 @@ pub enum GatewayError {
     NotFound(String),
     /// The upstream failed; `code` is an OpenAI error code.
     #[error("{message}")]
-    Upstream { status: u16, code: String, message: String },
+    Upstream {
+        status: u16,
+        code: String,
+        message: String,
+    },
     /// A bug or an unexpected condition inside the proxy.
     #[error("{0}")]
     Internal(String),
@@ -46,9 +53,9 @@ impl GatewayError {
     /// OpenAI error `type`.
     pub fn error_type(&self) -> &'static str {
         match self {
-            GatewayError::BadRequest { .. } | GatewayError::PayloadTooLarge { .. } | GatewayError::NotFound(_) => {
-                "invalid_request_error"
-            }
+            GatewayError::BadRequest { .. }
+            | GatewayError::PayloadTooLarge { .. }
+            | GatewayError::NotFound(_) => "invalid_request_error",
             GatewayError::Unauthorized(_) => "authentication_error",
             GatewayError::Upstream { status, .. } if *status == 429 => "rate_limit_error",
             GatewayError::Upstream { status, .. } if *status < 500 => "invalid_request_error",
@@ -83,7 +90,9 @@ impl GatewayError {
     /// `{"error": {"message", "type", "code", "param"}}`.
     pub fn body(&self) -> Value {
         let param = match self {
-            GatewayError::BadRequest { param, .. } => param.clone().map(Value::String).unwrap_or(Value::Null),
+            GatewayError::BadRequest { param, .. } => {
+                param.clone().map(Value::String).unwrap_or(Value::Null)
+            }
             _ => Value::Null,
         };
         json!({"error": {"message": self.to_string(), "type": self.error_type(), "code": self.code(), "param": param}})
@@ -98,7 +107,11 @@ pub enum UpstreamFailure {
     /// A timeout fired; the name says which (`connect`, `first byte`, `idle`, `total`).
     Timeout(&'static str),
     /// The upstream answered with a non-2xx status.
-    Status { status: u16, body: String, retry_after: Option<u64> },
+    Status {
+        status: u16,
+        body: String,
+        retry_after: Option<u64>,
+    },
     /// The connection broke while reading the body.
     Disconnected(String),
     /// The upstream sent something that is not a chat stream.
@@ -111,7 +124,9 @@ impl UpstreamFailure {
     /// True when a retry before the first byte to the client makes sense.
     pub fn is_retryable_before_first_byte(&self) -> bool {
         match self {
-            UpstreamFailure::Connect(_) | UpstreamFailure::Timeout(_) | UpstreamFailure::Disconnected(_) => true,
+            UpstreamFailure::Connect(_)
+            | UpstreamFailure::Timeout(_)
+            | UpstreamFailure::Disconnected(_) => true,
             UpstreamFailure::Status { status, .. } => *status >= 500 && *status != 501,
             UpstreamFailure::Protocol(_) | UpstreamFailure::InBand(_) => false,
         }
@@ -181,16 +196,24 @@ fn from_classified(
         || lower.contains("insufficient balance")
         || lower.contains("insufficient_quota")
         || lower.contains("quota exceeded");
-    let is_safety = code_l.contains("content_filter") || lower.contains("content_filter") || lower.contains("high risk");
+    let is_safety = code_l.contains("content_filter")
+        || lower.contains("content_filter")
+        || lower.contains("high risk");
     let (status_out, code, msg) = if status == 429 || code_l.contains("rate_limit") {
         let secs = retry_after.unwrap_or(DEFAULT_RETRY_AFTER_SECS);
         (
             429,
             "rate_limit_exceeded",
-            format!("backend `{backend}`: upstream rate limit: {message}. Please try again in {secs}s."),
+            format!(
+                "backend `{backend}`: upstream rate limit: {message}. Please try again in {secs}s."
+            ),
         )
     } else if is_quota {
-        (429, "insufficient_quota", format!("backend `{backend}`: upstream quota or balance exhausted: {message}"))
+        (
+            429,
+            "insufficient_quota",
+            format!("backend `{backend}`: upstream quota or balance exhausted: {message}"),
+        )
     } else if status == 401 || status == 403 {
         (
             401,
@@ -200,17 +223,41 @@ fn from_classified(
             ),
         )
     } else if is_context {
-        (400, "context_length_exceeded", format!("backend `{backend}`: {message}"))
+        (
+            400,
+            "context_length_exceeded",
+            format!("backend `{backend}`: {message}"),
+        )
     } else if is_safety {
-        (400, "invalid_prompt", format!("backend `{backend}`: upstream refused the content: {message}"))
+        (
+            400,
+            "invalid_prompt",
+            format!("backend `{backend}`: upstream refused the content: {message}"),
+        )
     } else if status == 503 || code_l.contains("overloaded") {
-        (503, "server_is_overloaded", format!("backend `{backend}`: upstream is overloaded: {message}"))
+        (
+            503,
+            "server_is_overloaded",
+            format!("backend `{backend}`: upstream is overloaded: {message}"),
+        )
     } else if status >= 500 || status == 0 {
-        (502, "server_error", format!("backend `{backend}`: upstream error: {message}"))
+        (
+            502,
+            "server_error",
+            format!("backend `{backend}`: upstream error: {message}"),
+        )
     } else {
-        (status, "invalid_request_error", format!("backend `{backend}`: upstream rejected the request ({status}): {message}"))
+        (
+            status,
+            "invalid_request_error",
+            format!("backend `{backend}`: upstream rejected the request ({status}): {message}"),
+        )
     };
-    GatewayError::Upstream { status: status_out, code: code.to_owned(), message: msg }
+    GatewayError::Upstream {
+        status: status_out,
+        code: code.to_owned(),
+        message: msg,
+    }
 }
 
 /// Pulls `(code, message)` out of the error payloads providers send.
@@ -224,12 +271,18 @@ pub fn classify_error_payload(v: &Value) -> (Option<String>, String) {
             other => other.to_string(),
         })
         .or_else(|| {
-            v.get("base_resp").and_then(|b| b.get("status_code")).map(|c| c.to_string())
+            v.get("base_resp")
+                .and_then(|b| b.get("status_code"))
+                .map(|c| c.to_string())
         });
     let message = err
         .get("message")
         .and_then(Value::as_str)
-        .or_else(|| v.get("base_resp").and_then(|b| b.get("status_msg")).and_then(Value::as_str))
+        .or_else(|| {
+            v.get("base_resp")
+                .and_then(|b| b.get("status_msg"))
+                .and_then(Value::as_str)
+        })
         .map(str::to_owned)
         .unwrap_or_else(|| truncate(&v.to_string(), 500));
     (code, message)
@@ -251,7 +304,14 @@ mod tests {
     use super::*;
 
     fn status(status: u16, body: &str, retry_after: Option<u64>) -> GatewayError {
-        map_upstream_failure("kimi", &UpstreamFailure::Status { status, body: body.into(), retry_after })
+        map_upstream_failure(
+            "kimi",
+            &UpstreamFailure::Status {
+                status,
+                body: body.into(),
+                retry_after,
+            },
+        )
     }
 
     #[test]
@@ -260,12 +320,20 @@ mod tests {
         assert_eq!(e.code(), "rate_limit_exceeded");
         assert!(e.to_string().contains("try again in 1s"), "{e}");
         let e = status(429, "busy", None);
-        assert!(e.to_string().contains(&format!("try again in {DEFAULT_RETRY_AFTER_SECS}s")), "{e}");
+        assert!(
+            e.to_string()
+                .contains(&format!("try again in {DEFAULT_RETRY_AFTER_SECS}s")),
+            "{e}"
+        );
     }
 
     #[test]
     fn key_rejection_never_echoes_the_body() {
-        let e = status(401, r#"{"error":{"message":"Incorrect API key provided: sk-live-SECRET"}}"#, None);
+        let e = status(
+            401,
+            r#"{"error":{"message":"Incorrect API key provided: sk-live-SECRET"}}"#,
+            None,
+        );
         assert_eq!(e.code(), "invalid_api_key");
         assert!(!e.to_string().contains("SECRET"), "{e}");
         assert!(e.to_string().contains("kimi"));
@@ -274,18 +342,35 @@ mod tests {
     #[test]
     fn context_quota_overload_and_server_errors() {
         assert_eq!(
-            status(400, r#"{"error":{"message":"This model's maximum context length is 8192 tokens"}}"#, None).code(),
+            status(
+                400,
+                r#"{"error":{"message":"This model's maximum context length is 8192 tokens"}}"#,
+                None
+            )
+            .code(),
             "context_length_exceeded"
         );
-        assert_eq!(status(402, r#"{"error":{"message":"Insufficient Balance"}}"#, None).code(), "insufficient_quota");
-        assert_eq!(status(503, "overloaded", None).code(), "server_is_overloaded");
+        assert_eq!(
+            status(402, r#"{"error":{"message":"Insufficient Balance"}}"#, None).code(),
+            "insufficient_quota"
+        );
+        assert_eq!(
+            status(503, "overloaded", None).code(),
+            "server_is_overloaded"
+        );
         assert_eq!(status(500, "boom", None).code(), "server_error");
-        assert_eq!(status(422, r#"{"error":{"message":"bad param"}}"#, None).status(), 422);
+        assert_eq!(
+            status(422, r#"{"error":{"message":"bad param"}}"#, None).status(),
+            422
+        );
     }
 
     #[test]
     fn body_is_openai_shaped() {
-        let e = GatewayError::BadRequest { param: Some("input[0].role".into()), message: "bad role".into() };
+        let e = GatewayError::BadRequest {
+            param: Some("input[0].role".into()),
+            message: "bad role".into(),
+        };
         let b = e.body();
         assert_eq!(b["error"]["param"], "input[0].role");
         assert_eq!(b["error"]["type"], "invalid_request_error");

@@ -2,7 +2,9 @@
 //! Codex with no API key. The answer is deterministic text derived from the request, produced as
 //! Chat chunks so it travels through exactly the same conversion as a real upstream's answer.
 
-use ccp_types::chat::{ChatChunk, ChatContent, ChatRequest, ChatRole, ChatUsage, ChunkChoice, ChunkDelta};
+use ccp_types::chat::{
+    ChatChunk, ChatContent, ChatRequest, ChatRole, ChatUsage, ChunkChoice, ChunkDelta,
+};
 
 /// The chunks the mock backend "streams" for a request.
 pub fn mock_chunks(req: &ChatRequest) -> Vec<ChatChunk> {
@@ -16,7 +18,12 @@ pub fn mock_chunks(req: &ChatRequest) -> Vec<ChatChunk> {
     let prompt_chars: usize = req
         .messages
         .iter()
-        .map(|m| m.content.as_ref().map(|c| c.joined_text().len()).unwrap_or(0))
+        .map(|m| {
+            m.content
+                .as_ref()
+                .map(|c| c.joined_text().len())
+                .unwrap_or(0)
+        })
         .sum();
     let prompt_tokens = (prompt_chars as u64).div_ceil(4).max(1);
     let completion_tokens = (answer.len() as u64).div_ceil(4).max(1);
@@ -34,14 +41,30 @@ pub fn mock_chunks(req: &ChatRequest) -> Vec<ChatChunk> {
 
 /// The deterministic answer text.
 pub fn mock_answer(req: &ChatRequest) -> String {
-    let last = req.messages.iter().rev().find(|m| matches!(m.role, ChatRole::User | ChatRole::Tool));
+    let last = req
+        .messages
+        .iter()
+        .rev()
+        .find(|m| matches!(m.role, ChatRole::User | ChatRole::Tool));
     match last {
         Some(m) if m.role == ChatRole::Tool => {
-            let text = m.content.as_ref().map(ChatContent::joined_text).unwrap_or_default();
-            format!("Mock backend: the tool returned {} characters: {}", text.len(), clip(&text, 200))
+            let text = m
+                .content
+                .as_ref()
+                .map(ChatContent::joined_text)
+                .unwrap_or_default();
+            format!(
+                "Mock backend: the tool returned {} characters: {}",
+                text.len(),
+                clip(&text, 200)
+            )
         }
         Some(m) => {
-            let text = m.content.as_ref().map(ChatContent::joined_text).unwrap_or_default();
+            let text = m
+                .content
+                .as_ref()
+                .map(ChatContent::joined_text)
+                .unwrap_or_default();
             format!(
                 "Hello from the codex-convert-proxy mock backend (model {}). You said: \"{}\". Configure a real backend in config.json to talk to a model.",
                 req.model,
@@ -57,7 +80,11 @@ fn chunk(role: Option<&str>, content: Option<String>, finish: Option<&str>) -> C
         id: Some("chatcmpl-mock".to_owned()),
         choices: vec![ChunkChoice {
             index: Some(0),
-            delta: ChunkDelta { role: role.map(str::to_owned), content, ..ChunkDelta::default() },
+            delta: ChunkDelta {
+                role: role.map(str::to_owned),
+                content,
+                ..ChunkDelta::default()
+            },
             finish_reason: finish.map(str::to_owned),
             usage: None,
         }],
@@ -88,15 +115,24 @@ mod tests {
     fn answer_echoes_the_last_user_message_and_pieces_rejoin() {
         let req = ChatRequest {
             model: "m".into(),
-            messages: vec![ChatMessage::text(ChatRole::System, "sys"), ChatMessage::text(ChatRole::User, "héllo wörld")],
+            messages: vec![
+                ChatMessage::text(ChatRole::System, "sys"),
+                ChatMessage::text(ChatRole::User, "héllo wörld"),
+            ],
             ..ChatRequest::default()
         };
         let chunks = mock_chunks(&req);
-        let text: String =
-            chunks.iter().flat_map(|c| c.choices.iter()).filter_map(|c| c.delta.content.clone()).collect();
+        let text: String = chunks
+            .iter()
+            .flat_map(|c| c.choices.iter())
+            .filter_map(|c| c.delta.content.clone())
+            .collect();
         assert_eq!(text, mock_answer(&req));
         assert!(text.contains("héllo wörld"));
-        assert!(chunks.iter().filter(|c| c.choices.is_empty()).count() == 1, "one usage chunk");
+        assert!(
+            chunks.iter().filter(|c| c.choices.is_empty()).count() == 1,
+            "one usage chunk"
+        );
         assert!(chunks.len() > 5, "several deltas");
     }
 }

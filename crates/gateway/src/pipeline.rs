@@ -74,21 +74,28 @@ impl Gateway {
             let client = match (b.protocol, b.chat_url()) {
                 (Protocol::Mock, _) => None,
                 (Protocol::OpenAi, None) => {
-                    return Err(GatewayError::Internal(format!("backend `{}`: protocol openai needs a url", b.name)))
+                    return Err(GatewayError::Internal(format!(
+                        "backend `{}`: protocol openai needs a url",
+                        b.name
+                    )))
                 }
                 (Protocol::OpenAi, Some(url)) => {
                     let key = b.api_key.as_ref().map(|k| k.expose()).unwrap_or("");
-                    Some(
-                        UpstreamClient::new(url, key, policy_of(b))
-                            .map_err(|e| GatewayError::Internal(format!("backend `{}`: {e}", b.name)))?,
-                    )
+                    Some(UpstreamClient::new(url, key, policy_of(b)).map_err(|e| {
+                        GatewayError::Internal(format!("backend `{}`: {e}", b.name))
+                    })?)
                 }
             };
             backends.push(BackendRuntime { client });
         }
         let router = Router::new(&config);
         let redactor = Redactor::new(secret_values(&config));
-        Ok(Gateway { config: Arc::new(config), router, backends, redactor })
+        Ok(Gateway {
+            config: Arc::new(config),
+            router,
+            backends,
+            redactor,
+        })
     }
 
     /// The loaded configuration.
@@ -107,18 +114,39 @@ impl Gateway {
     }
 
     /// Parses and routes a request body that arrived on `path` (prefix included).
-    pub fn prepare(&self, path: &str, headers: &HeaderMap, body: &[u8]) -> Result<PreparedRequest, GatewayError> {
+    pub fn prepare(
+        &self,
+        path: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<PreparedRequest, GatewayError> {
         let request = parse_request(body).map_err(|e| GatewayError::BadRequest {
-            param: if e.path.is_empty() { None } else { Some(e.path.clone()) },
+            param: if e.path.is_empty() {
+                None
+            } else {
+                Some(e.path.clone())
+            },
             message: format!("invalid request body: {e}"),
         })?;
-        let lookup = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let lookup = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
         let route = self.router.resolve(path, request.model.as_deref(), &lookup);
-        Ok(PreparedRequest { backend: route.backend, upstream_model: route.upstream_model, request })
+        Ok(PreparedRequest {
+            backend: route.backend,
+            upstream_model: route.upstream_model,
+            request,
+        })
     }
 
     /// Runs a prepared request. `stream` selects an event stream or one JSON object.
-    pub async fn execute(&self, prepared: PreparedRequest) -> Result<GatewayResponse, GatewayError> {
+    pub async fn execute(
+        &self,
+        prepared: PreparedRequest,
+    ) -> Result<GatewayResponse, GatewayError> {
         let started = Instant::now();
         let backend = &self.config.backends[prepared.backend];
         if backend.key_missing {
@@ -133,16 +161,25 @@ impl Gateway {
             });
         }
         let stream = prepared.request.stream;
-        let client_model = prepared.request.model.clone().unwrap_or_else(|| prepared.upstream_model.clone());
+        let client_model = prepared
+            .request
+            .model
+            .clone()
+            .unwrap_or_else(|| prepared.upstream_model.clone());
         let converted = responses_request_to_chat(
             &prepared.request,
-            &RequestOptions { upstream_model: prepared.upstream_model.clone(), stream },
+            &RequestOptions {
+                upstream_model: prepared.upstream_model.clone(),
+                stream,
+            },
         )
         .map_err(|e| match e {
-            ccp_convert::ConvertError::InvalidRequest { path, message } => GatewayError::BadRequest {
-                param: if path.is_empty() { None } else { Some(path) },
-                message,
-            },
+            ccp_convert::ConvertError::InvalidRequest { path, message } => {
+                GatewayError::BadRequest {
+                    param: if path.is_empty() { None } else { Some(path) },
+                    message,
+                }
+            }
         })?;
         let mut chat = converted.chat;
         ccp_convert::request::apply_default_reasoning_field(&mut chat);
@@ -179,9 +216,13 @@ impl Gateway {
                 Ok(GatewayResponse::Json(Box::new(resp)))
             }
             (Some(client), true) => Ok(GatewayResponse::Stream(
-                self.upstream_stream(client.clone(), backend.name.clone(), &chat, ctx, log).await,
+                self.upstream_stream(client.clone(), backend.name.clone(), &chat, ctx, log)
+                    .await,
             )),
-            (Some(client), false) => self.upstream_json(client, &backend.name, &chat, ctx, log).await,
+            (Some(client), false) => {
+                self.upstream_json(client, &backend.name, &chat, ctx, log)
+                    .await
+            }
         }
     }
 
@@ -211,16 +252,28 @@ impl Gateway {
             Ok(Err(e)) => return Err(fail(UpstreamFailure::Disconnected(e.to_string()))),
             Ok(Ok(b)) => b,
         };
-        let completion: ChatCompletion = serde_json::from_slice(&bytes)
-            .map_err(|e| fail(UpstreamFailure::Protocol(format!("not a chat completion: {e}"))))?;
+        let completion: ChatCompletion = serde_json::from_slice(&bytes).map_err(|e| {
+            fail(UpstreamFailure::Protocol(format!(
+                "not a chat completion: {e}"
+            )))
+        })?;
         if let Some(err) = &completion.error {
-            return Err(fail(UpstreamFailure::InBand(serde_json::json!({ "error": err }))));
+            return Err(fail(UpstreamFailure::InBand(
+                serde_json::json!({ "error": err }),
+            )));
         }
         let resp = chat_completion_to_response(completion, ctx);
         if resp.status == ResponseStatus::Failed {
-            let (code, message) =
-                resp.error.as_ref().map(|e| (e.code.clone(), e.message.clone())).unwrap_or_default();
-            let e = GatewayError::Upstream { status: 502, code, message };
+            let (code, message) = resp
+                .error
+                .as_ref()
+                .map(|e| (e.code.clone(), e.message.clone()))
+                .unwrap_or_default();
+            let e = GatewayError::Upstream {
+                status: 502,
+                code,
+                message,
+            };
             log.error(&e);
             return Err(e);
         }
@@ -317,7 +370,11 @@ impl UpstreamStream {
                 self.fail(UpstreamFailure::Timeout("total"));
                 return;
             }
-            let wait = self.policy.keepalive_interval.min(remaining_total).min(self.policy.idle.saturating_sub(silent_for));
+            let wait = self
+                .policy
+                .keepalive_interval
+                .min(remaining_total)
+                .min(self.policy.idle.saturating_sub(silent_for));
             match tokio::time::timeout(wait, self.resp.chunk()).await {
                 Err(_) => {
                     silent_for += wait;
@@ -365,9 +422,9 @@ impl UpstreamStream {
             }
             ChatData::Chunk(chunk) => self.push_chunk(chunk),
             ChatData::Error(payload) => self.fail(UpstreamFailure::InBand(payload)),
-            ChatData::Malformed(detail) => {
-                self.fail(UpstreamFailure::Protocol(format!("malformed upstream event: {detail}")))
-            }
+            ChatData::Malformed(detail) => self.fail(UpstreamFailure::Protocol(format!(
+                "malformed upstream event: {detail}"
+            ))),
         }
     }
 
@@ -387,8 +444,12 @@ impl UpstreamStream {
                     let evs = self.machine.finish();
                     self.out.extend(evs);
                 }
-                Ok(c) => self.fail(UpstreamFailure::InBand(serde_json::json!({ "error": c.error }))),
-                Err(e) => self.fail(UpstreamFailure::Protocol(format!("expected an SSE stream or a chat completion: {e}"))),
+                Ok(c) => self.fail(UpstreamFailure::InBand(
+                    serde_json::json!({ "error": c.error }),
+                )),
+                Err(e) => self.fail(UpstreamFailure::Protocol(format!(
+                    "expected an SSE stream or a chat completion: {e}"
+                ))),
             }
             self.done = true;
             return;
@@ -453,7 +514,9 @@ struct RequestLog {
 impl RequestLog {
     fn finish_event(&self, ev: &ResponseEvent) {
         match ev {
-            ResponseEvent::Completed { response } | ResponseEvent::Incomplete { response } => self.finish(response, 200),
+            ResponseEvent::Completed { response } | ResponseEvent::Incomplete { response } => {
+                self.finish(response, 200)
+            }
             ResponseEvent::Failed { response } => self.finish(response, 200),
             _ => {}
         }
@@ -503,9 +566,9 @@ impl RequestLog {
 }
 
 fn serialize(chat: &ChatRequest) -> Result<Bytes, GatewayError> {
-    serde_json::to_vec(chat)
-        .map(Bytes::from)
-        .map_err(|e| GatewayError::Internal(format!("could not serialize the upstream request: {e}")))
+    serde_json::to_vec(chat).map(Bytes::from).map_err(|e| {
+        GatewayError::Internal(format!("could not serialize the upstream request: {e}"))
+    })
 }
 
 fn policy_of(b: &Backend) -> UpstreamPolicy {
@@ -522,7 +585,10 @@ fn policy_of(b: &Backend) -> UpstreamPolicy {
 
 /// Every secret value in the config (upstream and client keys), for redaction.
 pub fn secret_values(config: &Config) -> Vec<String> {
-    let upstream = config.backends.iter().filter_map(|b| b.api_key.as_ref().map(|k| k.expose().to_owned()));
+    let upstream = config
+        .backends
+        .iter()
+        .filter_map(|b| b.api_key.as_ref().map(|k| k.expose().to_owned()));
     let client = config.client_keys.iter().map(|k| k.expose().to_owned());
     upstream.chain(client).collect()
 }
@@ -543,5 +609,8 @@ pub fn new_response_id() -> String {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }

@@ -19,7 +19,13 @@ impl std::fmt::Debug for Redactor {
 }
 
 /// Header names whose values are always hidden.
-pub const SECRET_HEADERS: &[&str] = &["authorization", "x-api-key", "api-key", "proxy-authorization", "cookie"];
+pub const SECRET_HEADERS: &[&str] = &[
+    "authorization",
+    "x-api-key",
+    "api-key",
+    "proxy-authorization",
+    "cookie",
+];
 
 impl Redactor {
     /// A redactor for these secrets (empty and very short values are ignored: they would
@@ -59,9 +65,19 @@ mod tests {
 
     #[test]
     fn redacts_known_secrets_and_secret_headers() {
-        let r = Redactor::new(vec!["sk-upstream-123".to_owned(), "sk-client-456".to_owned(), String::new()]);
-        assert_eq!(r.redact("key sk-upstream-123 and sk-client-456"), "key [REDACTED] and [REDACTED]");
-        assert_eq!(r.header_value("Authorization", "Bearer anything"), "[REDACTED]");
+        let r = Redactor::new(vec![
+            "sk-upstream-123".to_owned(),
+            "sk-client-456".to_owned(),
+            String::new(),
+        ]);
+        assert_eq!(
+            r.redact("key sk-upstream-123 and sk-client-456"),
+            "key [REDACTED] and [REDACTED]"
+        );
+        assert_eq!(
+            r.header_value("Authorization", "Bearer anything"),
+            "[REDACTED]"
+        );
         assert_eq!(r.header_value("x-other", "plain"), "plain");
     }
 }

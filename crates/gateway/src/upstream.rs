@@ -44,7 +44,10 @@ pub struct UpstreamClient {
 
 impl std::fmt::Debug for UpstreamClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UpstreamClient").field("url", &self.url).field("auth", &"[redacted]").finish()
+        f.debug_struct("UpstreamClient")
+            .field("url", &self.url)
+            .field("auth", &"[redacted]")
+            .finish()
     }
 }
 
@@ -65,12 +68,18 @@ impl UpstreamClient {
         let auth = if api_key.is_empty() {
             None
         } else {
-            let mut v = HeaderValue::from_str(&format!("Bearer {api_key}"))
-                .map_err(|_| "the api_key contains characters that cannot go in an HTTP header".to_owned())?;
+            let mut v = HeaderValue::from_str(&format!("Bearer {api_key}")).map_err(|_| {
+                "the api_key contains characters that cannot go in an HTTP header".to_owned()
+            })?;
             v.set_sensitive(true);
             Some(v)
         };
-        Ok(UpstreamClient { client, url, auth, policy })
+        Ok(UpstreamClient {
+            client,
+            url,
+            auth,
+            policy,
+        })
     }
 
     /// The chat completions URL this client posts to.
@@ -80,7 +89,11 @@ impl UpstreamClient {
 
     /// POSTs the body, retrying retryable failures, and returns a 2xx response whose body has not
     /// been read yet.
-    pub async fn send(&self, body: Bytes, stream: bool) -> Result<reqwest::Response, UpstreamFailure> {
+    pub async fn send(
+        &self,
+        body: Bytes,
+        stream: bool,
+    ) -> Result<reqwest::Response, UpstreamFailure> {
         let mut attempt: u32 = 0;
         loop {
             let failure = match self.send_once(body.clone(), stream).await {
@@ -97,12 +110,23 @@ impl UpstreamClient {
         }
     }
 
-    async fn send_once(&self, body: Bytes, stream: bool) -> Result<reqwest::Response, UpstreamFailure> {
+    async fn send_once(
+        &self,
+        body: Bytes,
+        stream: bool,
+    ) -> Result<reqwest::Response, UpstreamFailure> {
         let mut req = self
             .client
             .post(&self.url)
             .header(CONTENT_TYPE, "application/json")
-            .header("accept", if stream { "text/event-stream" } else { "application/json" })
+            .header(
+                "accept",
+                if stream {
+                    "text/event-stream"
+                } else {
+                    "application/json"
+                },
+            )
             .body(body);
         if let Some(auth) = &self.auth {
             req = req.header(AUTHORIZATION, auth.clone());
@@ -116,9 +140,17 @@ impl UpstreamClient {
         if (200..300).contains(&status) {
             return Ok(resp);
         }
-        let retry_after = resp.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
         let body = read_limited(resp, MAX_ERROR_BODY).await;
-        Err(UpstreamFailure::Status { status, body, retry_after })
+        Err(UpstreamFailure::Status {
+            status,
+            body,
+            retry_after,
+        })
     }
 }
 
@@ -138,7 +170,11 @@ pub fn parse_retry_after(v: &str) -> Option<u64> {
         }
     }
     let when = httpdate::parse_http_date(v).ok()?;
-    Some(when.duration_since(std::time::SystemTime::now()).map(|d| d.as_secs()).unwrap_or(0))
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    )
 }
 
 /// Classifies a reqwest error without echoing URLs that could carry credentials.
@@ -202,8 +238,12 @@ mod tests {
 
     #[test]
     fn debug_hides_the_key() {
-        let c = UpstreamClient::new("http://x/v1/chat/completions".into(), "sk-secret-123", UpstreamPolicy::default())
-            .unwrap();
+        let c = UpstreamClient::new(
+            "http://x/v1/chat/completions".into(),
+            "sk-secret-123",
+            UpstreamPolicy::default(),
+        )
+        .unwrap();
         assert!(!format!("{c:?}").contains("sk-secret"));
     }
 }

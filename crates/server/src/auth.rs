@@ -7,7 +7,11 @@ use ccp_gateway::{Gateway, GatewayError};
 use crate::Endpoint;
 
 /// Checks the client key.
-pub fn check(gateway: &Gateway, headers: &HeaderMap, endpoint: Endpoint) -> Result<(), GatewayError> {
+pub fn check(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+    endpoint: Endpoint,
+) -> Result<(), GatewayError> {
     let keys = ccp_gateway::pipeline::client_key_values(gateway.config());
     if keys.is_empty() || endpoint == Endpoint::Health {
         return Ok(());
@@ -15,7 +19,10 @@ pub fn check(gateway: &Gateway, headers: &HeaderMap, endpoint: Endpoint) -> Resu
     let presented = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
         .map(str::trim);
     match presented {

@@ -5,7 +5,8 @@ use axum::http::Method;
 /// The 404 message for `path`, explaining a mis-composed base URL when the path shows one.
 pub fn not_found_message(method: &Method, path: &str) -> String {
     let base_hint = "Set the client's base URL to http://<proxy-host>:<port>/v1 (plus a backend prefix such as /kimi/v1 if you route by prefix); the client appends /responses itself.";
-    if path.contains("/chat/completions/responses") || path.ends_with("/chat/completions/responses") {
+    if path.contains("/chat/completions/responses") || path.ends_with("/chat/completions/responses")
+    {
         return format!(
             "{method} {path}: the client's base URL ends in /chat/completions, so it appended /responses to it. {base_hint}"
         );

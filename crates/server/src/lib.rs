@@ -52,7 +52,10 @@ impl Stats {
 
 /// Builds the axum app.
 pub fn app(gateway: Arc<Gateway>) -> axum::Router {
-    axum::Router::new().fallback(dispatch).with_state(AppState { gateway, stats: Arc::new(Stats::default()) })
+    axum::Router::new().fallback(dispatch).with_state(AppState {
+        gateway,
+        stats: Arc::new(Stats::default()),
+    })
 }
 
 /// What a path asks for, once a backend prefix is stripped.
@@ -76,7 +79,9 @@ pub fn classify(rest: &str) -> Endpoint {
 }
 
 async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
-    let result = std::panic::AssertUnwindSafe(handle(state, req)).catch_unwind().await;
+    let result = std::panic::AssertUnwindSafe(handle(state, req))
+        .catch_unwind()
+        .await;
     match result {
         Ok(resp) => resp,
         Err(panic) => {
@@ -86,7 +91,9 @@ async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_owned());
             tracing::error!(panic = %what, "handler panicked; answered 500 and kept serving");
-            error_response(&GatewayError::Internal("internal error in the proxy (it has been logged)".into()))
+            error_response(&GatewayError::Internal(
+                "internal error in the proxy (it has been logged)".into(),
+            ))
         }
     }
 }
@@ -106,13 +113,17 @@ async fn handle(state: AppState, req: Request) -> Response {
             state.stats.http_responses.fetch_add(1, Ordering::Relaxed);
             responses(gateway, path, req).await
         }
-        (Endpoint::Responses, &Method::GET) if is_upgrade(req.headers()) => upgrade(state.clone(), path, req).await,
+        (Endpoint::Responses, &Method::GET) if is_upgrade(req.headers()) => {
+            upgrade(state.clone(), path, req).await
+        }
         (Endpoint::Health, &Method::GET) => health(gateway, &state.stats),
         (Endpoint::Models, &Method::GET) => models(gateway),
-        (Endpoint::Responses | Endpoint::Health | Endpoint::Models, _) => error_response(&GatewayError::NotFound(
-            format!("{method} is not supported on {path}"),
+        (Endpoint::Responses | Endpoint::Health | Endpoint::Models, _) => error_response(
+            &GatewayError::NotFound(format!("{method} is not supported on {path}")),
+        ),
+        (Endpoint::Unknown, _) => error_response(&GatewayError::NotFound(
+            hints::not_found_message(&method, &path),
         )),
-        (Endpoint::Unknown, _) => error_response(&GatewayError::NotFound(hints::not_found_message(&method, &path))),
     }
 }
 
@@ -126,7 +137,14 @@ async fn responses(gateway: &Gateway, path: String, req: Request) -> Response {
     if gateway.config().log_body {
         let shown: Vec<String> = headers
             .iter()
-            .map(|(k, v)| format!("{k}: {}", gateway.redactor().header_value(k.as_str(), v.to_str().unwrap_or("<binary>"))))
+            .map(|(k, v)| {
+                format!(
+                    "{k}: {}",
+                    gateway
+                        .redactor()
+                        .header_value(k.as_str(), v.to_str().unwrap_or("<binary>"))
+                )
+            })
             .collect();
         tracing::info!(
             path = %path,
@@ -147,7 +165,9 @@ async fn responses(gateway: &Gateway, path: String, req: Request) -> Response {
 }
 
 fn is_upgrade(headers: &HeaderMap) -> bool {
-    header_str(headers, "upgrade").map(|v| v.eq_ignore_ascii_case("websocket")).unwrap_or(false)
+    header_str(headers, "upgrade")
+        .map(|v| v.eq_ignore_ascii_case("websocket"))
+        .unwrap_or(false)
 }
 
 async fn upgrade(state: AppState, path: String, req: Request) -> Response {
@@ -189,7 +209,10 @@ pub fn json_response<T: serde::Serialize + ?Sized>(status: StatusCode, body: &T)
         Ok(bytes) => {
             let mut resp = Response::new(Body::from(bytes));
             *resp.status_mut() = status;
-            resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
             resp
         }
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
@@ -202,7 +225,11 @@ pub fn error_response(e: &GatewayError) -> Response {
     let mut resp = json_response(status, &e.body());
     if let GatewayError::Upstream { code, message, .. } = e {
         if code == "rate_limit_exceeded" {
-            if let Some(secs) = message.rsplit("try again in ").next().and_then(|s| s.trim_end_matches("s.").parse::<u64>().ok()) {
+            if let Some(secs) = message
+                .rsplit("try again in ")
+                .next()
+                .and_then(|s| s.trim_end_matches("s.").parse::<u64>().ok())
+            {
                 if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                     resp.headers_mut().insert(header::RETRY_AFTER, v);
                 }
@@ -219,9 +246,12 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = app(gateway);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// Headers helper for tests and handlers.

@@ -15,7 +15,15 @@ pub fn frame(event: &ResponseEvent, sequence_number: u64) -> Bytes {
     buf.extend_from_slice(b"event: ");
     buf.extend_from_slice(event.kind().as_bytes());
     buf.extend_from_slice(b"\ndata: ");
-    if serde_json::to_writer(&mut buf, &Sequenced { event, sequence_number }).is_err() {
+    if serde_json::to_writer(
+        &mut buf,
+        &Sequenced {
+            event,
+            sequence_number,
+        },
+    )
+    .is_err()
+    {
         buf.truncate(0);
         buf.extend_from_slice(b"event: response.failed\ndata: {\"type\":\"response.failed\"}");
     }
@@ -34,7 +42,10 @@ pub fn response(events: EventStream) -> Response {
     let mut resp = Response::new(Body::from_stream(body));
     *resp.status_mut() = StatusCode::OK;
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     resp

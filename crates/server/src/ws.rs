@@ -54,13 +54,29 @@ pub async fn serve_socket(
         };
         match msg {
             Message::Text(text) => {
-                stats.ws_responses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if !handle_frame(&mut socket, &gateway, &path, &headers, &mut history, text.as_str()).await {
+                stats
+                    .ws_responses
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if !handle_frame(
+                    &mut socket,
+                    &gateway,
+                    &path,
+                    &headers,
+                    &mut history,
+                    text.as_str(),
+                )
+                .await
+                {
                     return;
                 }
             }
             Message::Binary(_) => {
-                let err = error_frame(400, "invalid_request_error", "unsupported_frame", "binary frames are not supported; send JSON text frames");
+                let err = error_frame(
+                    400,
+                    "invalid_request_error",
+                    "unsupported_frame",
+                    "binary frames are not supported; send JSON text frames",
+                );
                 if send_json(&mut socket, &err).await.is_err() {
                     return;
                 }
@@ -84,7 +100,12 @@ async fn handle_frame(
     let mut frame: Map<String, Value> = match serde_json::from_str(text) {
         Ok(Value::Object(m)) => m,
         Ok(_) | Err(_) => {
-            let err = error_frame(400, "invalid_request_error", "invalid_json", "each frame must be a JSON object");
+            let err = error_frame(
+                400,
+                "invalid_request_error",
+                "invalid_json",
+                "each frame must be a JSON object",
+            );
             return send_json(socket, &err).await.is_ok();
         }
     };
@@ -97,22 +118,41 @@ async fn handle_frame(
         }
     }
     frame.remove("type");
-    let generate = frame.remove("generate").and_then(|v| v.as_bool()).unwrap_or(true);
-    let previous = frame.remove("previous_response_id").and_then(|v| v.as_str().map(str::to_owned));
+    let generate = frame
+        .remove("generate")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(true);
+    let previous = frame
+        .remove("previous_response_id")
+        .and_then(|v| v.as_str().map(str::to_owned));
     let new_items: Vec<Value> = match frame.remove("input") {
         Some(Value::Array(items)) => items,
         Some(Value::String(s)) => vec![json!({"type": "message", "role": "user", "content": s})],
         Some(Value::Null) | None => Vec::new(),
         Some(_) => {
-            let err = error_frame(400, "invalid_request_error", "invalid_request", "input: expected an array of items or a string");
+            let err = error_frame(
+                400,
+                "invalid_request_error",
+                "invalid_request",
+                "input: expected an array of items or a string",
+            );
             return send_json(socket, &err).await.is_ok();
         }
     };
     let mut full = match previous {
-        Some(prev) if history.last_response_id.as_deref() == Some(prev.as_str()) => std::mem::take(&mut history.items),
+        Some(prev) if history.last_response_id.as_deref() == Some(prev.as_str()) => {
+            std::mem::take(&mut history.items)
+        }
         Some(prev) => {
-            let msg = format!("previous response {prev} is not known on this connection; resend the full input");
-            let err = error_frame(400, "invalid_request_error", "previous_response_not_found", &msg);
+            let msg = format!(
+                "previous response {prev} is not known on this connection; resend the full input"
+            );
+            let err = error_frame(
+                400,
+                "invalid_request_error",
+                "previous_response_not_found",
+                &msg,
+            );
             *history = History::default();
             return send_json(socket, &err).await.is_ok();
         }
@@ -122,13 +162,21 @@ async fn handle_frame(
     *history = History::default();
 
     if !generate {
-        let model = frame.get("model").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let model = frame
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         let mut resp = ResponseObject::new(new_response_id(), model, now_secs());
-        let created = ResponseEvent::Created { response: Box::new(resp.clone()) };
+        let created = ResponseEvent::Created {
+            response: Box::new(resp.clone()),
+        };
         resp.status = ResponseStatus::Completed;
         resp.usage = Some(Default::default());
         let id = resp.id.clone();
-        let completed = ResponseEvent::Completed { response: Box::new(resp) };
+        let completed = ResponseEvent::Completed {
+            response: Box::new(resp),
+        };
         for (seq, ev) in [created, completed].iter().enumerate() {
             if send_event(socket, ev, seq as u64).await.is_err() {
                 return false;
@@ -143,7 +191,12 @@ async fn handle_frame(
     let body = match serde_json::to_vec(&frame) {
         Ok(b) => b,
         Err(e) => {
-            let err = error_frame(500, "server_error", "server_error", &format!("could not re-encode the request: {e}"));
+            let err = error_frame(
+                500,
+                "server_error",
+                "server_error",
+                &format!("could not re-encode the request: {e}"),
+            );
             return send_json(socket, &err).await.is_ok();
         }
     };
@@ -204,25 +257,43 @@ fn remember(history: &mut History, id: String, mut full: Vec<Value>, output: Vec
         *history = History::default();
         return;
     }
-    *history = History { last_response_id: Some(id), items: full };
+    *history = History {
+        last_response_id: Some(id),
+        items: full,
+    };
 }
 
 fn approx_size(v: &Value) -> usize {
     match v {
         Value::String(s) => s.len() + 2,
         Value::Array(a) => a.iter().map(approx_size).sum::<usize>() + 2,
-        Value::Object(o) => o.iter().map(|(k, v)| k.len() + 3 + approx_size(v)).sum::<usize>() + 2,
+        Value::Object(o) => {
+            o.iter()
+                .map(|(k, v)| k.len() + 3 + approx_size(v))
+                .sum::<usize>()
+                + 2
+        }
         _ => 8,
     }
 }
 
-async fn send_event(socket: &mut WebSocket, ev: &ResponseEvent, seq: u64) -> Result<(), axum::Error> {
-    let text = serde_json::to_string(&Sequenced { event: ev, sequence_number: seq }).unwrap_or_default();
+async fn send_event(
+    socket: &mut WebSocket,
+    ev: &ResponseEvent,
+    seq: u64,
+) -> Result<(), axum::Error> {
+    let text = serde_json::to_string(&Sequenced {
+        event: ev,
+        sequence_number: seq,
+    })
+    .unwrap_or_default();
     socket.send(Message::Text(Utf8Bytes::from(text))).await
 }
 
 async fn send_json(socket: &mut WebSocket, v: &Value) -> Result<(), axum::Error> {
-    socket.send(Message::Text(Utf8Bytes::from(v.to_string()))).await
+    socket
+        .send(Message::Text(Utf8Bytes::from(v.to_string())))
+        .await
 }
 
 /// `{"type":"error","status":N,"error":{"type","code","message"}}`.
@@ -239,5 +310,8 @@ fn gateway_error_frame(e: &GatewayError) -> Value {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }

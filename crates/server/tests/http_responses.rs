@@ -8,8 +8,18 @@ use common::*;
 use serde_json::{json, Value};
 
 const RESPONSES_ONLY: &[&str] = &[
-    "input", "instructions", "include", "store", "client_metadata", "prompt_cache_key", "previous_response_id",
-    "reasoning", "text", "truncation", "max_output_tokens", "metadata",
+    "input",
+    "instructions",
+    "include",
+    "store",
+    "client_metadata",
+    "prompt_cache_key",
+    "previous_response_id",
+    "reasoning",
+    "text",
+    "truncation",
+    "max_output_tokens",
+    "metadata",
 ];
 
 fn codex_like_body(stream: bool) -> Value {
@@ -41,22 +51,39 @@ async fn streaming_sequence_usage_and_upstream_hygiene() {
     upstream.push(Reply::text_stream("Hello there, friend!"));
     let app = start(&single_backend_config(&upstream.url())).await;
 
-    let resp = post_json(&app.url("/v1/responses"), &codex_like_body(true), Some(CLIENT_KEY)).await;
+    let resp = post_json(
+        &app.url("/v1/responses"),
+        &codex_like_body(true),
+        Some(CLIENT_KEY),
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "text/event-stream");
-    assert!(resp.headers().get("openai-model").is_none(), "must not send openai-model");
+    assert!(
+        resp.headers().get("openai-model").is_none(),
+        "must not send openai-model"
+    );
     let body = resp.text().await.unwrap();
     let events = parse_sse(&body);
     let types = event_types(&events);
-    let text_deltas = types.iter().filter(|t| *t == "response.output_text.delta").count();
-    assert!(text_deltas >= 2, "text streamed in several deltas: {types:?}");
+    let text_deltas = types
+        .iter()
+        .filter(|t| *t == "response.output_text.delta")
+        .count();
+    assert!(
+        text_deltas >= 2,
+        "text streamed in several deltas: {types:?}"
+    );
     let mut expected = vec![
         "response.created",
         "response.in_progress",
         "response.output_item.added",
         "response.content_part.added",
     ];
-    expected.extend(std::iter::repeat_n("response.output_text.delta", text_deltas));
+    expected.extend(std::iter::repeat_n(
+        "response.output_text.delta",
+        text_deltas,
+    ));
     expected.extend([
         "response.output_text.done",
         "response.content_part.done",
@@ -69,7 +96,10 @@ async fn streaming_sequence_usage_and_upstream_hygiene() {
         assert_eq!(name, data["type"].as_str().unwrap());
     }
     // Strictly increasing sequence numbers from 0.
-    let seqs: Vec<u64> = events.iter().map(|(_, v)| v["sequence_number"].as_u64().unwrap()).collect();
+    let seqs: Vec<u64> = events
+        .iter()
+        .map(|(_, v)| v["sequence_number"].as_u64().unwrap())
+        .collect();
     assert_eq!(seqs, (0..events.len() as u64).collect::<Vec<_>>());
     // Text reassembles; ids are prefixed; the response object is complete.
     let text: String = events
@@ -82,7 +112,10 @@ async fn streaming_sequence_usage_and_upstream_hygiene() {
     assert!(completed["id"].as_str().unwrap().starts_with("resp_"));
     assert_eq!(completed["object"], "response");
     assert_eq!(completed["status"], "completed");
-    assert_eq!(completed["model"], "client-model", "model echoes what the client asked for");
+    assert_eq!(
+        completed["model"], "client-model",
+        "model echoes what the client asked for"
+    );
     assert!(completed["created_at"].as_u64().unwrap() > 1_600_000_000);
     let item = &completed["output"][0];
     assert!(item["id"].as_str().unwrap().starts_with("msg_"));
@@ -103,19 +136,35 @@ async fn streaming_sequence_usage_and_upstream_hygiene() {
     assert_eq!(reqs.len(), 1);
     let sent = &reqs[0];
     for field in RESPONSES_ONLY {
-        assert!(sent.body.get(*field).is_none(), "Responses-only field `{field}` leaked upstream");
+        assert!(
+            sent.body.get(*field).is_none(),
+            "Responses-only field `{field}` leaked upstream"
+        );
     }
     assert_eq!(sent.body["model"], "upstream-model");
     assert_eq!(sent.body["stream"], true);
     assert_eq!(sent.body["stream_options"]["include_usage"], true);
     assert_eq!(sent.body["max_tokens"], 333);
-    assert_eq!(sent.authorization(), Some(format!("Bearer {UPSTREAM_KEY}").as_str()));
-    assert!(!sent.headers.values().any(|v| v.contains(CLIENT_KEY)), "client key forwarded upstream");
-    let roles: Vec<&str> = sent.messages().iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(
+        sent.authorization(),
+        Some(format!("Bearer {UPSTREAM_KEY}").as_str())
+    );
+    assert!(
+        !sent.headers.values().any(|v| v.contains(CLIENT_KEY)),
+        "client key forwarded upstream"
+    );
+    let roles: Vec<&str> = sent
+        .messages()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
     assert!(!roles.contains(&"developer"));
     assert_eq!(roles.last(), Some(&"user"));
     assert_eq!(sent.messages()[0]["role"], "system");
-    assert!(sent.messages()[0]["content"].as_str().unwrap().contains("Be brief."));
+    assert!(sent.messages()[0]["content"]
+        .as_str()
+        .unwrap()
+        .contains("Be brief."));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,11 +177,15 @@ async fn usage_mapping_cached_and_reasoning_tokens() {
             "prompt_tokens_details":{"cached_tokens":100},"completion_tokens_details":{"reasoning_tokens":12}}}),
     ]));
     let app = start(&single_backend_config(&upstream.url())).await;
-    let body = post_json(&app.url("/v1/responses"), &json!({"model":"m","input":"hi","stream":true}), None)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let body = post_json(
+        &app.url("/v1/responses"),
+        &json!({"model":"m","input":"hi","stream":true}),
+        None,
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
     let events = parse_sse(&body);
     let usage = &events.last().unwrap().1["response"]["usage"];
     assert_eq!(
@@ -150,7 +203,10 @@ async fn non_streaming_returns_the_response_object() {
     let app = start(&single_backend_config(&upstream.url())).await;
     let resp = post_json(&app.url("/v1/responses"), &codex_like_body(false), None).await;
     assert_eq!(resp.status(), 200);
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["object"], "response");
     assert_eq!(v["status"], "completed");
@@ -163,7 +219,10 @@ async fn non_streaming_returns_the_response_object() {
     let sent = &upstream.chat_requests()[0];
     assert_ne!(sent.body["stream"], true);
     for field in RESPONSES_ONLY {
-        assert!(sent.body.get(*field).is_none(), "Responses-only field `{field}` leaked upstream");
+        assert!(
+            sent.body.get(*field).is_none(),
+            "Responses-only field `{field}` leaked upstream"
+        );
     }
 }
 
@@ -186,23 +245,46 @@ async fn routes_by_prefix_model_header_and_default() {
     let app = start(&config.to_string()).await;
     for path in ["/", "/responses", "/v1/responses"] {
         main.push(Reply::text_stream("main"));
-        let r = post_json(&app.url(path), &json!({"model":"x","input":"hi","stream":true}), None).await;
+        let r = post_json(
+            &app.url(path),
+            &json!({"model":"x","input":"hi","stream":true}),
+            None,
+        )
+        .await;
         assert_eq!(r.status(), 200, "{path}");
         assert!(r.text().await.unwrap().contains("response.completed"));
     }
     for path in ["/kimi", "/kimi/responses", "/kimi/v1/responses"] {
         kimi.push(Reply::text_stream("kimi"));
-        let r = post_json(&app.url(path), &json!({"model":"x","input":"hi","stream":true}), None).await;
+        let r = post_json(
+            &app.url(path),
+            &json!({"model":"x","input":"hi","stream":true}),
+            None,
+        )
+        .await;
         assert_eq!(r.status(), 200, "{path}");
         let body = r.text().await.unwrap();
-        assert!(body.contains("\"delta\":\"kimi\"") || body.contains("kimi"), "{path}: {body}");
+        assert!(
+            body.contains("\"delta\":\"kimi\"") || body.contains("kimi"),
+            "{path}: {body}"
+        );
     }
     glob.push(Reply::text_stream("glob"));
-    let r = post_json(&app.url("/v1/responses"), &json!({"model":"deepseek-v4-pro","input":"hi","stream":true}), None).await;
+    let r = post_json(
+        &app.url("/v1/responses"),
+        &json!({"model":"deepseek-v4-pro","input":"hi","stream":true}),
+        None,
+    )
+    .await;
     assert_eq!(r.status(), 200);
     r.text().await.unwrap();
     glob.push(Reply::text_stream("glob"));
-    let r = post_json(&app.url("/v1/responses"), &json!({"model":"deepseek-other","input":"hi","stream":true}), None).await;
+    let r = post_json(
+        &app.url("/v1/responses"),
+        &json!({"model":"deepseek-other","input":"hi","stream":true}),
+        None,
+    )
+    .await;
     r.text().await.unwrap();
     hdr.push(Reply::text_stream("hdr"));
     let r = reqwest::Client::new()
@@ -220,8 +302,14 @@ async fn routes_by_prefix_model_header_and_default() {
     assert_eq!(hdr.chat_requests().len(), 1);
     // Prefix routing picks the backend's model and key; the prefix is not forwarded upstream.
     assert_eq!(kimi.chat_requests()[0].body["model"], "kimi-model");
-    assert_eq!(kimi.chat_requests()[0].authorization(), Some("Bearer k-kimi"));
-    assert!(kimi.chat_requests().iter().all(|r| r.path == "/v1/chat/completions"));
+    assert_eq!(
+        kimi.chat_requests()[0].authorization(),
+        Some("Bearer k-kimi")
+    );
+    assert!(kimi
+        .chat_requests()
+        .iter()
+        .all(|r| r.path == "/v1/chat/completions"));
     // A model in `models` passes through; another glob match is replaced by `model`.
     assert_eq!(glob.chat_requests()[0].body["model"], "deepseek-v4-pro");
     assert_eq!(glob.chat_requests()[1].body["model"], "glob-model");
@@ -235,20 +323,38 @@ async fn routes_by_prefix_model_header_and_default() {
 async fn health_models_and_helpful_404s() {
     let upstream = MockUpstream::strict().await;
     let app = start(&single_backend_config(&upstream.url())).await;
-    let health: Value = reqwest::get(app.url("/health")).await.unwrap().json().await.unwrap();
+    let health: Value = reqwest::get(app.url("/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["status"], "ok");
     assert!(!health.to_string().contains(UPSTREAM_KEY));
     assert!(health.to_string().contains("main"));
-    let models: Value = reqwest::get(app.url("/v1/models")).await.unwrap().json().await.unwrap();
+    let models: Value = reqwest::get(app.url("/v1/models"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(models["object"], "list");
     assert_eq!(models["data"][0]["id"], "upstream-model");
     for (path, needle) in [
-        ("/v1/chat/completions/responses", "ends in /chat/completions"),
+        (
+            "/v1/chat/completions/responses",
+            "ends in /chat/completions",
+        ),
         ("/v1/v1/responses", "doubled /v1"),
         ("/v1/responses/chat/completions", "ends in /responses"),
         ("/nope", "no such endpoint"),
     ] {
-        let r = reqwest::Client::new().post(app.url(path)).body("{}").send().await.unwrap();
+        let r = reqwest::Client::new()
+            .post(app.url(path))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 404, "{path}");
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["error"]["type"], "invalid_request_error");
@@ -267,20 +373,46 @@ async fn builtin_mock_backend_answers_without_network() {
         "backends": [{"name":"mock","protocol":"mock","model":"mock-model","match_rules":{"default":true}}]
     });
     let app = start(&config.to_string()).await;
-    let body = post_json(&app.url("/v1/responses"), &json!({"model":"mock-model","input":"ping pong","stream":true}), None)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let body = post_json(
+        &app.url("/v1/responses"),
+        &json!({"model":"mock-model","input":"ping pong","stream":true}),
+        None,
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
     let events = parse_sse(&body);
-    let deltas = event_types(&events).iter().filter(|t| *t == "response.output_text.delta").count();
+    let deltas = event_types(&events)
+        .iter()
+        .filter(|t| *t == "response.output_text.delta")
+        .count();
     assert!(deltas >= 3, "streamed in several deltas");
     let done = &events.last().unwrap().1;
     assert_eq!(done["type"], "response.completed");
-    assert!(done["response"]["output"][0]["content"][0]["text"].as_str().unwrap().contains("ping pong"));
+    assert!(done["response"]["output"][0]["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("ping pong"));
     assert!(done["response"]["usage"]["total_tokens"].as_u64().unwrap() > 0);
     // Non-streaming too, deterministic.
-    let a: Value = post_json(&app.url("/v1/responses"), &json!({"model":"mock-model","input":"same"}), None).await.json().await.unwrap();
-    let b: Value = post_json(&app.url("/v1/responses"), &json!({"model":"mock-model","input":"same"}), None).await.json().await.unwrap();
+    let a: Value = post_json(
+        &app.url("/v1/responses"),
+        &json!({"model":"mock-model","input":"same"}),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let b: Value = post_json(
+        &app.url("/v1/responses"),
+        &json!({"model":"mock-model","input":"same"}),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(a["output"][0]["content"], b["output"][0]["content"]);
 }

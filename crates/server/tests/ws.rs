@@ -12,7 +12,8 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(app: &App) -> Ws {
     let url = format!("ws://{}/v1/responses", app.addr);
@@ -29,12 +30,19 @@ async fn send(ws: &mut Ws, v: Value) {
 async fn read_response(ws: &mut Ws) -> Vec<Value> {
     let mut out = Vec::new();
     loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("frame in time");
-        let Some(Ok(Message::Text(t))) = msg else { panic!("unexpected {msg:?}") };
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("frame in time");
+        let Some(Ok(Message::Text(t))) = msg else {
+            panic!("unexpected {msg:?}")
+        };
         let v: Value = serde_json::from_str(&t).unwrap();
         let kind = v["type"].as_str().unwrap_or_default().to_owned();
         out.push(v);
-        if matches!(kind.as_str(), "response.completed" | "response.failed" | "response.incomplete" | "error") {
+        if matches!(
+            kind.as_str(),
+            "response.completed" | "response.failed" | "response.incomplete" | "error"
+        ) {
             return out;
         }
     }
@@ -51,7 +59,11 @@ fn create(input: Value, previous: Option<&str>) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prewarm_then_chained_requests_rebuild_the_full_history() {
     let upstream = MockUpstream::strict().await;
-    upstream.push(Reply::tool_call_stream(&[("call_1", "exec_command", r#"{"cmd":"ls"}"#)]));
+    upstream.push(Reply::tool_call_stream(&[(
+        "call_1",
+        "exec_command",
+        r#"{"cmd":"ls"}"#,
+    )]));
     upstream.push(Reply::text_stream("listed"));
     let app = start(&single_backend_config(&upstream.url())).await;
     let mut ws = connect(&app).await;
@@ -62,30 +74,49 @@ async fn prewarm_then_chained_requests_rebuild_the_full_history() {
     let events = read_response(&mut ws).await;
     let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(types, ["response.created", "response.completed"]);
-    assert!(upstream.chat_requests().is_empty(), "prewarm never calls the upstream");
+    assert!(
+        upstream.chat_requests().is_empty(),
+        "prewarm never calls the upstream"
+    );
     let warm_id = events[1]["response"]["id"].as_str().unwrap().to_owned();
 
     let tools = json!([{"type":"function","name":"exec_command","parameters":{"type":"object","properties":{"cmd":{"type":"string"}}}}]);
-    let mut first = create(json!([{"type":"message","role":"user","content":"list files"}]), Some(&warm_id));
+    let mut first = create(
+        json!([{"type":"message","role":"user","content":"list files"}]),
+        Some(&warm_id),
+    );
     first["tools"] = tools.clone();
     send(&mut ws, first).await;
     let events = read_response(&mut ws).await;
     let done = events.last().unwrap();
     assert_eq!(done["type"], "response.completed");
-    let seqs: Vec<u64> = events.iter().map(|e| e["sequence_number"].as_u64().unwrap()).collect();
+    let seqs: Vec<u64> = events
+        .iter()
+        .map(|e| e["sequence_number"].as_u64().unwrap())
+        .collect();
     assert_eq!(seqs, (0..events.len() as u64).collect::<Vec<_>>());
     let resp_id = done["response"]["id"].as_str().unwrap().to_owned();
     assert_eq!(done["response"]["output"][0]["type"], "function_call");
 
-    let mut second = create(json!([{"type":"function_call_output","call_id":"call_1","output":"a.txt"}]), Some(&resp_id));
+    let mut second = create(
+        json!([{"type":"function_call_output","call_id":"call_1","output":"a.txt"}]),
+        Some(&resp_id),
+    );
     second["tools"] = tools;
     send(&mut ws, second).await;
     let events = read_response(&mut ws).await;
     assert_eq!(events.last().unwrap()["type"], "response.completed");
     upstream.assert_no_violations();
-    let msgs = upstream.chat_requests()[1].body["messages"].as_array().unwrap().clone();
+    let msgs = upstream.chat_requests()[1].body["messages"]
+        .as_array()
+        .unwrap()
+        .clone();
     let roles: Vec<&str> = msgs.iter().map(|m| m["role"].as_str().unwrap()).collect();
-    assert_eq!(roles, ["system", "user", "assistant", "tool"], "prewarm input + turn + returned call + output");
+    assert_eq!(
+        roles,
+        ["system", "user", "assistant", "tool"],
+        "prewarm input + turn + returned call + output"
+    );
     assert_eq!(msgs[2]["tool_calls"][0]["id"], "call_1");
 }
 
@@ -95,7 +126,14 @@ async fn unknown_previous_response_gets_previous_response_not_found() {
     upstream.push(Reply::text_stream("after resend"));
     let app = start(&single_backend_config(&upstream.url())).await;
     let mut ws = connect(&app).await;
-    send(&mut ws, create(json!([{"type":"message","role":"user","content":"hi"}]), Some("resp_unknown"))).await;
+    send(
+        &mut ws,
+        create(
+            json!([{"type":"message","role":"user","content":"hi"}]),
+            Some("resp_unknown"),
+        ),
+    )
+    .await;
     let events = read_response(&mut ws).await;
     let err = &events[0];
     assert_eq!(err["type"], "error");
@@ -103,8 +141,18 @@ async fn unknown_previous_response_gets_previous_response_not_found() {
     assert_eq!(err["error"]["code"], "previous_response_not_found");
     assert!(upstream.chat_requests().is_empty());
     // The connection stays usable: a full resend works.
-    send(&mut ws, create(json!([{"type":"message","role":"user","content":"hi"}]), None)).await;
-    assert_eq!(read_response(&mut ws).await.last().unwrap()["type"], "response.completed");
+    send(
+        &mut ws,
+        create(
+            json!([{"type":"message","role":"user","content":"hi"}]),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(
+        read_response(&mut ws).await.last().unwrap()["type"],
+        "response.completed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,7 +178,10 @@ async fn upstream_failure_mid_response_ends_with_response_failed() {
     // A failed response is not remembered: chaining on it asks for a resend.
     let id = last["response"]["id"].as_str().unwrap().to_owned();
     send(&mut ws, create(json!([]), Some(&id))).await;
-    assert_eq!(read_response(&mut ws).await[0]["error"]["code"], "previous_response_not_found");
+    assert_eq!(
+        read_response(&mut ws).await[0]["error"]["code"],
+        "previous_response_not_found"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,7 +201,9 @@ async fn client_closing_mid_response_cancels_the_upstream() {
     send(&mut ws, create(json!("hi"), None)).await;
     // Read until the first text delta, then hang up.
     loop {
-        let Some(Ok(Message::Text(t))) = ws.next().await else { panic!("stream ended early") };
+        let Some(Ok(Message::Text(t))) = ws.next().await else {
+            panic!("stream ended early")
+        };
         if t.contains("response.output_text.delta") {
             break;
         }
@@ -158,7 +211,10 @@ async fn client_closing_mid_response_cancels_the_upstream() {
     ws.close(None).await.unwrap();
     drop(ws);
     let dropped = upstream.wait_for_drop(0, Duration::from_secs(1)).await;
-    assert!(dropped.is_some(), "the upstream request was not cancelled within 1 s");
+    assert!(
+        dropped.is_some(),
+        "the upstream request was not cancelled within 1 s"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,7 +233,10 @@ async fn fifty_concurrent_connections() {
             let events = read_response(&mut ws).await;
             let last = events.last().unwrap().clone();
             assert_eq!(last["type"], "response.completed");
-            last["response"]["output"][0]["content"][0]["text"].as_str().unwrap().to_owned()
+            last["response"]["output"][0]["content"][0]["text"]
+                .as_str()
+                .unwrap()
+                .to_owned()
         }));
     }
     let mut answers = Vec::new();
@@ -186,7 +245,11 @@ async fn fifty_concurrent_connections() {
     }
     answers.sort();
     answers.dedup();
-    assert_eq!(answers.len(), 50, "every connection got its own complete answer");
+    assert_eq!(
+        answers.len(),
+        50,
+        "every connection got its own complete answer"
+    );
     assert_eq!(upstream.chat_requests().len(), 50);
     upstream.assert_no_violations();
 }

@@ -320,7 +320,10 @@ impl ChatUsage {
     /// Cached prompt tokens from whichever field the provider filled.
     pub fn cached(&self) -> u64 {
         self.cache_read_input_tokens
-            .or(self.prompt_tokens_details.as_ref().and_then(|d| d.cached_tokens))
+            .or(self
+                .prompt_tokens_details
+                .as_ref()
+                .and_then(|d| d.cached_tokens))
             .or(self.prompt_cache_hit_tokens)
             .or(self.cached_tokens)
             .unwrap_or(0)
@@ -328,12 +331,17 @@ impl ChatUsage {
 
     /// Reasoning tokens, 0 when not reported.
     pub fn reasoning(&self) -> u64 {
-        self.completion_tokens_details.as_ref().and_then(|d| d.reasoning_tokens).unwrap_or(0)
+        self.completion_tokens_details
+            .as_ref()
+            .and_then(|d| d.reasoning_tokens)
+            .unwrap_or(0)
     }
 
     /// True when the object carries real counts (MiniMax sends all-zero usage on every chunk).
     pub fn is_meaningful(&self) -> bool {
-        self.prompt_tokens.unwrap_or(0) > 0 || self.completion_tokens.unwrap_or(0) > 0 || self.total_tokens.unwrap_or(0) > 0
+        self.prompt_tokens.unwrap_or(0) > 0
+            || self.completion_tokens.unwrap_or(0) > 0
+            || self.total_tokens.unwrap_or(0) > 0
     }
 }
 
@@ -430,7 +438,14 @@ impl ChatCompletion {
                 },
             })
             .collect();
-        ChatChunk { id: self.id, model: self.model, choices, usage: self.usage, error: self.error, extra: self.extra }
+        ChatChunk {
+            id: self.id,
+            model: self.model,
+            choices,
+            usage: self.usage,
+            error: self.error,
+            extra: self.extra,
+        }
     }
 }
 

@@ -154,7 +154,12 @@ pub struct OutputText {
 impl OutputText {
     /// An `output_text` part with the given text.
     pub fn new(text: impl Into<String>) -> Self {
-        OutputText { kind: "output_text".to_owned(), text: text.into(), annotations: Vec::new(), logprobs: Vec::new() }
+        OutputText {
+            kind: "output_text".to_owned(),
+            text: text.into(),
+            annotations: Vec::new(),
+            logprobs: Vec::new(),
+        }
     }
 }
 
@@ -181,7 +186,10 @@ pub struct SummaryText {
 impl SummaryText {
     /// A `summary_text` part.
     pub fn new(text: impl Into<String>) -> Self {
-        SummaryText { kind: "summary_text".to_owned(), text: text.into() }
+        SummaryText {
+            kind: "summary_text".to_owned(),
+            text: text.into(),
+        }
     }
 }
 
@@ -196,7 +204,10 @@ pub struct ReasoningText {
 impl ReasoningText {
     /// A `reasoning_text` part.
     pub fn new(text: impl Into<String>) -> Self {
-        ReasoningText { kind: "reasoning_text".to_owned(), text: text.into() }
+        ReasoningText {
+            kind: "reasoning_text".to_owned(),
+            text: text.into(),
+        }
     }
 }
 
@@ -228,9 +239,17 @@ pub struct OutputCustomToolCall {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Part {
-    OutputText { text: String, annotations: Vec<Value>, logprobs: Vec<Value> },
-    ReasoningText { text: String },
-    SummaryText { text: String },
+    OutputText {
+        text: String,
+        annotations: Vec<Value>,
+        logprobs: Vec<Value>,
+    },
+    ReasoningText {
+        text: String,
+    },
+    SummaryText {
+        text: String,
+    },
 }
 
 /// A Responses streaming event (without `sequence_number`).
@@ -248,37 +267,114 @@ pub enum ResponseEvent {
     #[serde(rename = "response.failed")]
     Failed { response: Box<ResponseObject> },
     #[serde(rename = "response.output_item.added")]
-    OutputItemAdded { output_index: usize, item: OutputItem },
+    OutputItemAdded {
+        output_index: usize,
+        item: OutputItem,
+    },
     #[serde(rename = "response.output_item.done")]
-    OutputItemDone { output_index: usize, item: OutputItem },
+    OutputItemDone {
+        output_index: usize,
+        item: OutputItem,
+    },
     #[serde(rename = "response.content_part.added")]
-    ContentPartAdded { item_id: String, output_index: usize, content_index: usize, part: Part },
+    ContentPartAdded {
+        item_id: String,
+        output_index: usize,
+        content_index: usize,
+        part: Part,
+    },
     #[serde(rename = "response.content_part.done")]
-    ContentPartDone { item_id: String, output_index: usize, content_index: usize, part: Part },
+    ContentPartDone {
+        item_id: String,
+        output_index: usize,
+        content_index: usize,
+        part: Part,
+    },
     #[serde(rename = "response.output_text.delta")]
-    OutputTextDelta { item_id: String, output_index: usize, content_index: usize, delta: String, logprobs: Vec<Value> },
+    OutputTextDelta {
+        item_id: String,
+        output_index: usize,
+        content_index: usize,
+        delta: String,
+        logprobs: Vec<Value>,
+    },
     #[serde(rename = "response.output_text.done")]
-    OutputTextDone { item_id: String, output_index: usize, content_index: usize, text: String, logprobs: Vec<Value> },
+    OutputTextDone {
+        item_id: String,
+        output_index: usize,
+        content_index: usize,
+        text: String,
+        logprobs: Vec<Value>,
+    },
     #[serde(rename = "response.reasoning_summary_part.added")]
-    ReasoningSummaryPartAdded { item_id: String, output_index: usize, summary_index: usize, part: Part },
+    ReasoningSummaryPartAdded {
+        item_id: String,
+        output_index: usize,
+        summary_index: usize,
+        part: Part,
+    },
     #[serde(rename = "response.reasoning_summary_part.done")]
-    ReasoningSummaryPartDone { item_id: String, output_index: usize, summary_index: usize, part: Part },
+    ReasoningSummaryPartDone {
+        item_id: String,
+        output_index: usize,
+        summary_index: usize,
+        part: Part,
+    },
     #[serde(rename = "response.reasoning_summary_text.delta")]
-    ReasoningSummaryTextDelta { item_id: String, output_index: usize, summary_index: usize, delta: String },
+    ReasoningSummaryTextDelta {
+        item_id: String,
+        output_index: usize,
+        summary_index: usize,
+        delta: String,
+    },
     #[serde(rename = "response.reasoning_summary_text.done")]
-    ReasoningSummaryTextDone { item_id: String, output_index: usize, summary_index: usize, text: String },
+    ReasoningSummaryTextDone {
+        item_id: String,
+        output_index: usize,
+        summary_index: usize,
+        text: String,
+    },
     #[serde(rename = "response.reasoning_text.delta")]
-    ReasoningTextDelta { item_id: String, output_index: usize, content_index: usize, delta: String },
+    ReasoningTextDelta {
+        item_id: String,
+        output_index: usize,
+        content_index: usize,
+        delta: String,
+    },
     #[serde(rename = "response.reasoning_text.done")]
-    ReasoningTextDone { item_id: String, output_index: usize, content_index: usize, text: String },
+    ReasoningTextDone {
+        item_id: String,
+        output_index: usize,
+        content_index: usize,
+        text: String,
+    },
     #[serde(rename = "response.function_call_arguments.delta")]
-    FunctionCallArgumentsDelta { item_id: String, output_index: usize, delta: String },
+    FunctionCallArgumentsDelta {
+        item_id: String,
+        output_index: usize,
+        delta: String,
+    },
     #[serde(rename = "response.function_call_arguments.done")]
-    FunctionCallArgumentsDone { item_id: String, output_index: usize, name: String, arguments: String },
+    FunctionCallArgumentsDone {
+        item_id: String,
+        output_index: usize,
+        name: String,
+        arguments: String,
+    },
     #[serde(rename = "response.custom_tool_call_input.delta")]
-    CustomToolCallInputDelta { item_id: String, output_index: usize, call_id: String, delta: String },
+    CustomToolCallInputDelta {
+        item_id: String,
+        output_index: usize,
+        call_id: String,
+        delta: String,
+    },
     #[serde(rename = "response.custom_tool_call_input.done")]
-    CustomToolCallInputDone { item_id: String, output_index: usize, call_id: String, input: String },
+    CustomToolCallInputDone {
+        item_id: String,
+        output_index: usize,
+        call_id: String,
+        input: String,
+    },
 }
 
 impl ResponseEvent {
@@ -296,15 +392,29 @@ impl ResponseEvent {
             ResponseEvent::ContentPartDone { .. } => "response.content_part.done",
             ResponseEvent::OutputTextDelta { .. } => "response.output_text.delta",
             ResponseEvent::OutputTextDone { .. } => "response.output_text.done",
-            ResponseEvent::ReasoningSummaryPartAdded { .. } => "response.reasoning_summary_part.added",
-            ResponseEvent::ReasoningSummaryPartDone { .. } => "response.reasoning_summary_part.done",
-            ResponseEvent::ReasoningSummaryTextDelta { .. } => "response.reasoning_summary_text.delta",
-            ResponseEvent::ReasoningSummaryTextDone { .. } => "response.reasoning_summary_text.done",
+            ResponseEvent::ReasoningSummaryPartAdded { .. } => {
+                "response.reasoning_summary_part.added"
+            }
+            ResponseEvent::ReasoningSummaryPartDone { .. } => {
+                "response.reasoning_summary_part.done"
+            }
+            ResponseEvent::ReasoningSummaryTextDelta { .. } => {
+                "response.reasoning_summary_text.delta"
+            }
+            ResponseEvent::ReasoningSummaryTextDone { .. } => {
+                "response.reasoning_summary_text.done"
+            }
             ResponseEvent::ReasoningTextDelta { .. } => "response.reasoning_text.delta",
             ResponseEvent::ReasoningTextDone { .. } => "response.reasoning_text.done",
-            ResponseEvent::FunctionCallArgumentsDelta { .. } => "response.function_call_arguments.delta",
-            ResponseEvent::FunctionCallArgumentsDone { .. } => "response.function_call_arguments.done",
-            ResponseEvent::CustomToolCallInputDelta { .. } => "response.custom_tool_call_input.delta",
+            ResponseEvent::FunctionCallArgumentsDelta { .. } => {
+                "response.function_call_arguments.delta"
+            }
+            ResponseEvent::FunctionCallArgumentsDone { .. } => {
+                "response.function_call_arguments.done"
+            }
+            ResponseEvent::CustomToolCallInputDelta { .. } => {
+                "response.custom_tool_call_input.delta"
+            }
             ResponseEvent::CustomToolCallInputDone { .. } => "response.custom_tool_call_input.done",
         }
     }
@@ -313,7 +423,9 @@ impl ResponseEvent {
     pub fn is_terminal(&self) -> bool {
         matches!(
             self,
-            ResponseEvent::Completed { .. } | ResponseEvent::Incomplete { .. } | ResponseEvent::Failed { .. }
+            ResponseEvent::Completed { .. }
+                | ResponseEvent::Incomplete { .. }
+                | ResponseEvent::Failed { .. }
         )
     }
 }

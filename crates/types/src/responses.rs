@@ -111,7 +111,9 @@ pub enum InputItem {
     LocalShellCallOutput(ToolOutputItem),
     /// Any other item type (`web_search_call`, `additional_tools`, `compaction`, …): skipped.
     #[serde(skip)]
-    Other { item_type: String },
+    Other {
+        item_type: String,
+    },
 }
 
 impl InputItem {
@@ -122,7 +124,12 @@ impl InputItem {
         };
         let item_type = match map.get("type") {
             Some(Value::String(t)) => t.clone(),
-            Some(other) => return Err(format!(".type: expected a string, found {}", json_kind(other))),
+            Some(other) => {
+                return Err(format!(
+                    ".type: expected a string, found {}",
+                    json_kind(other)
+                ))
+            }
             // EasyInputMessage: `{"role": "user", "content": "hi"}` without a type.
             None if map.contains_key("role") => "message".to_owned(),
             None => return Err(".type: missing field `type`".to_owned()),
@@ -164,17 +171,26 @@ fn serde_path_to_error_lite<T: DeserializeOwned>(v: Value) -> Result<T, (String,
 /// Best effort: finds the first top-level key whose removal changes the error, for a readable
 /// path. Cheap because it only runs on the error path.
 fn find_bad_path<T: DeserializeOwned>(v: &Value) -> String {
-    let Value::Object(map) = v else { return String::new() };
-    let base = serde_json::from_value::<T>(v.clone()).err().map(|e| e.to_string());
+    let Value::Object(map) = v else {
+        return String::new();
+    };
+    let base = serde_json::from_value::<T>(v.clone())
+        .err()
+        .map(|e| e.to_string());
     if let Some(msg) = &base {
-        if let Some(field) = msg.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
+        if let Some(field) = msg
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split('`').next())
+        {
             return field.to_owned();
         }
     }
     for key in map.keys() {
         let mut reduced = map.clone();
         reduced.remove(key);
-        let err = serde_json::from_value::<T>(Value::Object(reduced)).err().map(|e| e.to_string());
+        let err = serde_json::from_value::<T>(Value::Object(reduced))
+            .err()
+            .map(|e| e.to_string());
         if err != base {
             return key.clone();
         }
@@ -206,8 +222,12 @@ pub enum MessageContent {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ContentPart {
     #[serde(alias = "text")]
-    InputText { text: String },
-    OutputText { text: String },
+    InputText {
+        text: String,
+    },
+    OutputText {
+        text: String,
+    },
     InputImage {
         #[serde(default)]
         image_url: Option<String>,
@@ -226,7 +246,9 @@ pub enum ContentPart {
         #[serde(default)]
         file_url: Option<String>,
     },
-    Refusal { refusal: String },
+    Refusal {
+        refusal: String,
+    },
     #[serde(other)]
     Other,
 }
@@ -326,7 +348,9 @@ pub enum Tool {
     Custom(CustomTool),
     /// Hosted tools (`web_search`, `tool_search`, `image_generation`, …) and anything unknown.
     #[serde(skip)]
-    Other { tool_type: String },
+    Other {
+        tool_type: String,
+    },
 }
 
 impl<'de> Deserialize<'de> for Tool {
@@ -336,7 +360,10 @@ impl<'de> Deserialize<'de> for Tool {
             Some(Value::String(t)) => t.clone(),
             _ => return Err(D::Error::custom("tool: missing string field `type`")),
         };
-        fn conv<T: DeserializeOwned, E: serde::de::Error>(v: Value, tool_type: &str) -> Result<T, E> {
+        fn conv<T: DeserializeOwned, E: serde::de::Error>(
+            v: Value,
+            tool_type: &str,
+        ) -> Result<T, E> {
             serde_json::from_value(v).map_err(|e| E::custom(format!("{tool_type} tool: {e}")))
         }
         Ok(match tool_type.as_str() {
@@ -417,11 +444,17 @@ pub fn parse_request(body: &[u8]) -> Result<ResponsesRequest, BodyError> {
             if let Some(rest) = message.strip_prefix("input[") {
                 if let Some((idx, tail)) = rest.split_once(']') {
                     let (sub, msg) = split_sub_path(tail);
-                    return Err(BodyError { path: format!("input[{idx}]{sub}"), message: msg });
+                    return Err(BodyError {
+                        path: format!("input[{idx}]{sub}"),
+                        message: msg,
+                    });
                 }
             }
             if inner.is_syntax() || inner.is_eof() {
-                return Err(BodyError { path: String::new(), message: format!("malformed JSON body: {message}") });
+                return Err(BodyError {
+                    path: String::new(),
+                    message: format!("malformed JSON body: {message}"),
+                });
             }
             Err(BodyError { path, message })
         }
@@ -433,14 +466,20 @@ fn split_sub_path(tail: &str) -> (String, String) {
     match tail.split_once(": ") {
         Some((p, m)) => {
             let p = p.split(" (").next().unwrap_or("");
-            let kind = tail.split_once(" (").and_then(|(_, r)| r.split_once(')')).map(|(k, _)| k);
+            let kind = tail
+                .split_once(" (")
+                .and_then(|(_, r)| r.split_once(')'))
+                .map(|(k, _)| k);
             let m = match kind {
                 Some(k) => format!("{m} (in a {k} item)"),
                 None => m.to_owned(),
             };
             (p.to_owned(), m)
         }
-        None => (String::new(), tail.trim_start_matches(':').trim().to_owned()),
+        None => (
+            String::new(),
+            tail.trim_start_matches(':').trim().to_owned(),
+        ),
     }
 }
 
@@ -484,15 +523,20 @@ mod tests {
 
     #[test]
     fn message_without_type_is_a_message() {
-        let r = parse_request(br#"{"model":"m","input":[{"role":"user","content":"hi"}]}"#).unwrap();
-        let Input::Items(items) = r.input else { panic!("items") };
+        let r =
+            parse_request(br#"{"model":"m","input":[{"role":"user","content":"hi"}]}"#).unwrap();
+        let Input::Items(items) = r.input else {
+            panic!("items")
+        };
         assert!(matches!(items[0], InputItem::Message(_)));
     }
 
     #[test]
     fn missing_call_id_names_the_path() {
-        let e = parse_request(br#"{"model":"m","input":[{"type":"function_call","name":"x","arguments":"{}"}]}"#)
-            .unwrap_err();
+        let e = parse_request(
+            br#"{"model":"m","input":[{"type":"function_call","name":"x","arguments":"{}"}]}"#,
+        )
+        .unwrap_err();
         assert_eq!(e.path, "input[0].call_id");
         assert!(e.message.contains("call_id"), "{e}");
     }
@@ -503,8 +547,12 @@ mod tests {
             br#"{"model":"m","input":[{"type":"web_search_call","id":"ws_1"}],"tools":[{"type":"web_search"}]}"#,
         )
         .unwrap();
-        let Input::Items(items) = r.input else { panic!("items") };
-        assert!(matches!(&items[0], InputItem::Other { item_type } if item_type == "web_search_call"));
+        let Input::Items(items) = r.input else {
+            panic!("items")
+        };
+        assert!(
+            matches!(&items[0], InputItem::Other { item_type } if item_type == "web_search_call")
+        );
         assert!(matches!(&r.tools[0], Tool::Other { tool_type } if tool_type == "web_search"));
     }
 
@@ -512,8 +560,10 @@ mod tests {
     fn wrong_type_names_the_field() {
         let e = parse_request(br#"{"model":"m","input":"x","stream":"yes"}"#).unwrap_err();
         assert_eq!(e.path, "stream");
-        let e = parse_request(br#"{"model":"m","input":[{"type":"message","role":"robot","content":"x"}]}"#)
-            .unwrap_err();
+        let e = parse_request(
+            br#"{"model":"m","input":[{"type":"message","role":"robot","content":"x"}]}"#,
+        )
+        .unwrap_err();
         assert_eq!(e.path, "input[0].role");
     }
 

@@ -47,7 +47,11 @@ impl Proxy {
                 .find(|l| l.contains("listening"))
                 .and_then(|l| l.split_whitespace().find_map(|w| w.strip_prefix("listen=")))
             {
-                return Proxy { child, addr: addr.to_owned(), dir };
+                return Proxy {
+                    child,
+                    addr: addr.to_owned(),
+                    dir,
+                };
             }
             if Instant::now() > deadline {
                 panic!("proxy did not start; stderr:\n{log}");
@@ -65,7 +69,9 @@ impl Proxy {
     pub fn all_logs(&self) -> String {
         let mut out = std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default();
         for f in ["codex-convert-proxy.log", "error.log"] {
-            out.push_str(&std::fs::read_to_string(self.dir.join("logs").join(f)).unwrap_or_default());
+            out.push_str(
+                &std::fs::read_to_string(self.dir.join("logs").join(f)).unwrap_or_default(),
+            );
         }
         out
     }
@@ -78,7 +84,10 @@ impl Proxy {
     pub fn assert_no_keys_in_logs(&self) {
         let logs = self.all_logs();
         for key in [UPSTREAM_KEY, CLIENT_KEY] {
-            assert!(!logs.contains(key), "key {key} found in the proxy logs:\n{logs}");
+            assert!(
+                !logs.contains(key),
+                "key {key} found in the proxy logs:\n{logs}"
+            );
         }
     }
 }

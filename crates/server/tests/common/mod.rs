@@ -24,7 +24,8 @@ impl App {
 
 /// Starts the app with this config JSON (env lookups see nothing).
 pub async fn start(config_json: &str) -> App {
-    let config = ccp_gateway::config::parse_str(config_json, &|_| None).unwrap_or_else(|e| panic!("config: {e}"));
+    let config = ccp_gateway::config::parse_str(config_json, &|_| None)
+        .unwrap_or_else(|e| panic!("config: {e}"));
     let gateway = Arc::new(Gateway::new(config).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -32,7 +33,11 @@ pub async fn start(config_json: &str) -> App {
     let server = tokio::spawn(async move {
         let _ = ccp_server::serve(listener, g, std::future::pending()).await;
     });
-    App { addr, gateway, _server: server }
+    App {
+        addr,
+        gateway,
+        _server: server,
+    }
 }
 
 /// One openai backend (default) pointing at `upstream_url`.
@@ -62,14 +67,20 @@ pub fn parse_sse(body: &str) -> Vec<(String, Value)> {
             }
         }
         if !data.is_empty() {
-            out.push((name, serde_json::from_str(&data).unwrap_or_else(|e| panic!("bad data {data}: {e}"))));
+            out.push((
+                name,
+                serde_json::from_str(&data).unwrap_or_else(|e| panic!("bad data {data}: {e}")),
+            ));
         }
     }
     out
 }
 
 pub fn event_types(events: &[(String, Value)]) -> Vec<String> {
-    events.iter().map(|(_, v)| v["type"].as_str().unwrap_or("").to_owned()).collect()
+    events
+        .iter()
+        .map(|(_, v)| v["type"].as_str().unwrap_or("").to_owned())
+        .collect()
 }
 
 pub async fn post_json(url: &str, body: &Value, key: Option<&str>) -> reqwest::Response {
