@@ -20,6 +20,8 @@ pub struct Proxy {
 
 impl Proxy {
     /// Starts the binary with `config` (its `listen` and `log_dir` are filled in).
+    // The child moves into `Proxy`, whose `Drop` kills and waits on it.
+    #[allow(clippy::zombie_processes)]
     pub fn start(mut config: Value) -> Proxy {
         let dir = TempDir::new("ccp-e2e");
         config["listen"] = json!("127.0.0.1:0");
@@ -29,7 +31,7 @@ impl Proxy {
         let path = dir.join("config.json");
         std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
         let stderr = std::fs::File::create(dir.join("stderr.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_codex-convert-proxy"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_codex-convert-proxy"))
             .arg("--config")
             .arg(&path)
             .env("RUST_LOG", "info")
@@ -54,6 +56,8 @@ impl Proxy {
                 };
             }
             if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
                 panic!("proxy did not start; stderr:\n{log}");
             }
             std::thread::sleep(Duration::from_millis(20));
