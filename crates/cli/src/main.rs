@@ -8,7 +8,6 @@ mod logging;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -78,18 +77,27 @@ fn serve(path: &std::path::Path) -> ExitCode {
     let _guards = match logging::init(&config.log_dir) {
         Ok(g) => g,
         Err(e) => {
-            eprintln!("could not set up logging in {}: {e}", config.log_dir.display());
+            eprintln!(
+                "could not set up logging in {}: {e}",
+                config.log_dir.display()
+            );
             return ExitCode::from(2);
         }
     };
-    if !config.is_loopback_listen() && config.client_key_values().is_empty() && !config.allow_unauthenticated {
+    if !config.is_loopback_listen()
+        && config.client_keys.is_empty()
+        && !config.allow_unauthenticated
+    {
         tracing::error!(
             listen = %config.listen,
             "refusing to start: listening on a non-loopback address without client_keys would make this proxy an open relay that spends your provider keys for anyone who can reach it. Set \"client_keys\" (e.g. [\"${{PROXY_CLIENT_KEY}}\"]), or listen on 127.0.0.1, or set \"allow_unauthenticated\": true if the network is trusted."
         );
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("could not start the async runtime: {e}");
@@ -101,7 +109,7 @@ fn serve(path: &std::path::Path) -> ExitCode {
 
 async fn run(config: ccp_gateway::config::Config) -> ExitCode {
     let listen = config.listen;
-    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    let grace = config.shutdown_grace;
     let gateway = match ccp_gateway::Gateway::new(config) {
         Ok(g) => Arc::new(g),
         Err(e) => {
@@ -116,7 +124,10 @@ async fn run(config: ccp_gateway::config::Config) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let local = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let local = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     tracing::info!(listen = %local, backends = gateway.config().backends.len(), "codex-convert-proxy listening");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut server_stop = stop_rx.clone();
@@ -124,7 +135,10 @@ async fn run(config: ccp_gateway::config::Config) -> ExitCode {
         let _ = server_stop.wait_for(|s| *s).await;
     }));
     shutdown_signal().await;
-    tracing::info!(grace_secs = grace.as_secs(), "shutting down: no new connections; waiting for in-flight requests");
+    tracing::info!(
+        grace_secs = grace.as_secs(),
+        "shutting down: no new connections; waiting for in-flight requests"
+    );
     let _ = stop_tx.send(true);
     match tokio::time::timeout(grace, server).await {
         Ok(Ok(Ok(()))) => {
