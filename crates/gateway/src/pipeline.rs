@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use ccp_convert::request::{responses_request_to_chat, RequestOptions};
 use ccp_convert::stream::{chat_completion_to_response, ChatToResponses, StreamContext};
-use ccp_providers::sse::{parse_chat_data, ChatData, SseDecoder, SseItem};
+use ccp_providers::sse::{is_error_payload, parse_chat_data, ChatData, SseDecoder, SseItem};
 use ccp_types::chat::{ChatChunk, ChatCompletion, ChatRequest};
 use ccp_types::events::{ResponseEvent, ResponseObject, ResponseStatus};
 use ccp_types::responses::{parse_request, ResponsesRequest};
@@ -22,7 +22,9 @@ use futures_util::Stream;
 use reqwest::header::HeaderMap;
 
 use crate::config::{Backend, Config, Protocol};
-use crate::error::{map_upstream_failure, GatewayError, UpstreamFailure};
+use ccp_providers::profile::{ErrorCode, ShapeContext};
+
+use crate::error::{map_upstream_failure, GatewayError, UpstreamFailure, DEFAULT_RETRY_AFTER_SECS};
 use crate::redact::Redactor;
 use crate::routing::Router;
 use crate::upstream::{UpstreamClient, UpstreamPolicy};
@@ -182,13 +184,25 @@ impl Gateway {
             }
         })?;
         let mut chat = converted.chat;
-        ccp_convert::request::apply_default_reasoning_field(&mut chat);
+        let effort = prepared
+            .request
+            .reasoning
+            .as_ref()
+            .and_then(|r| r.effort.as_deref());
+        backend.profile.shape_request(
+            &mut chat,
+            &ShapeContext {
+                effort,
+                upstream_model: &prepared.upstream_model,
+                stream,
+            },
+        );
         let ctx = StreamContext {
             response_id: new_response_id(),
             model: client_model.clone(),
             created_at: now_secs(),
             tools: converted.tools,
-            parse: Default::default(),
+            parse: backend.profile.parse_options_for(&prepared.upstream_model),
         };
         let log = RequestLog {
             backend: backend.name.clone(),
@@ -216,13 +230,21 @@ impl Gateway {
                 Ok(GatewayResponse::Json(Box::new(resp)))
             }
             (Some(client), true) => Ok(GatewayResponse::Stream(
-                self.upstream_stream(client.clone(), backend.name.clone(), &chat, ctx, log)
+                self.upstream_stream(client.clone(), prepared.backend, &chat, ctx, log)
                     .await,
             )),
             (Some(client), false) => {
-                self.upstream_json(client, &backend.name, &chat, ctx, log)
+                self.upstream_json(client, prepared.backend, &chat, ctx, log)
                     .await
             }
+        }
+    }
+
+    fn failure_mapper(&self, backend: usize) -> FailureMapper {
+        FailureMapper {
+            config: self.config.clone(),
+            backend,
+            redactor: self.redactor.clone(),
         }
     }
 
@@ -235,14 +257,15 @@ impl Gateway {
     async fn upstream_json(
         &self,
         client: &UpstreamClient,
-        backend: &str,
+        backend: usize,
         chat: &ChatRequest,
         ctx: StreamContext,
         log: RequestLog,
     ) -> Result<GatewayResponse, GatewayError> {
         let body = serialize(chat)?;
+        let mapper = self.failure_mapper(backend);
         let fail = |f: UpstreamFailure| {
-            let e = map_upstream_failure(backend, &f);
+            let e = mapper.map(&f);
             log.error(&e);
             e
         };
@@ -252,16 +275,10 @@ impl Gateway {
             Ok(Err(e)) => return Err(fail(UpstreamFailure::Disconnected(e.to_string()))),
             Ok(Ok(b)) => b,
         };
-        let completion: ChatCompletion = serde_json::from_slice(&bytes).map_err(|e| {
-            fail(UpstreamFailure::Protocol(format!(
-                "not a chat completion: {e}"
-            )))
-        })?;
-        if let Some(err) = &completion.error {
-            return Err(fail(UpstreamFailure::InBand(
-                serde_json::json!({ "error": err }),
-            )));
-        }
+        let completion = match parse_completion(&bytes) {
+            Ok(c) => c,
+            Err(f) => return Err(fail(f)),
+        };
         let resp = chat_completion_to_response(completion, ctx);
         if resp.status == ResponseStatus::Failed {
             let (code, message) = resp
@@ -284,11 +301,12 @@ impl Gateway {
     async fn upstream_stream(
         &self,
         client: UpstreamClient,
-        backend: String,
+        backend: usize,
         chat: &ChatRequest,
         ctx: StreamContext,
         log: RequestLog,
     ) -> EventStream {
+        let mapper = self.failure_mapper(backend);
         let mut machine = ChatToResponses::new(ctx);
         let mut out: VecDeque<ResponseEvent> = machine.start().into();
         let body = match serialize(chat) {
@@ -300,7 +318,7 @@ impl Gateway {
         };
         match client.send(body, true).await {
             Err(f) => {
-                let e = map_upstream_failure(&backend, &f);
+                let e = mapper.map(&f);
                 log.error(&e);
                 out.extend(machine.fail(e.code(), &e.to_string()));
                 finished_stream(out, log)
@@ -318,7 +336,7 @@ impl Gateway {
                     resp,
                     decoder: SseDecoder::default(),
                     json_fallback: if is_sse { None } else { Some(Vec::new()) },
-                    backend,
+                    mapper,
                     policy: client.policy,
                     started: Instant::now(),
                     done: false,
@@ -345,6 +363,79 @@ impl Gateway {
     }
 }
 
+/// Maps upstream failures for one backend: its provider profile classifies the provider's own
+/// error bodies first, the generic mapping handles the rest; messages are redacted.
+struct FailureMapper {
+    config: Arc<Config>,
+    backend: usize,
+    redactor: Redactor,
+}
+
+impl FailureMapper {
+    fn map(&self, failure: &UpstreamFailure) -> GatewayError {
+        let backend = &self.config.backends[self.backend];
+        let classified = match failure {
+            UpstreamFailure::Status {
+                status,
+                body,
+                retry_after,
+            } => {
+                let v = serde_json::from_str(body)
+                    .unwrap_or_else(|_| serde_json::Value::String(body.clone()));
+                backend
+                    .profile
+                    .classify_error(*status, &v)
+                    .map(|c| (c, *retry_after))
+            }
+            UpstreamFailure::InBand(payload) => backend
+                .profile
+                .classify_error(0, payload)
+                .map(|c| (c, None)),
+            _ => None,
+        };
+        let mapped = match classified {
+            // Key rejections get the generic message, which never echoes the provider's text.
+            Some((class, _)) if class.code == ErrorCode::InvalidApiKey => map_upstream_failure(
+                &backend.name,
+                &UpstreamFailure::Status {
+                    status: 401,
+                    body: String::new(),
+                    retry_after: None,
+                },
+            ),
+            Some((class, header_retry)) => {
+                let mut message = format!("backend `{}`: {}", backend.name, class.message);
+                if class.code == ErrorCode::RateLimitExceeded
+                    && !message.to_lowercase().contains("try again in")
+                {
+                    let secs = header_retry
+                        .or(class.retry_after_secs)
+                        .unwrap_or(DEFAULT_RETRY_AFTER_SECS);
+                    message.push_str(&format!(" Please try again in {secs}s."));
+                }
+                GatewayError::Upstream {
+                    status: class.code.http_status(),
+                    code: class.code.as_str().to_owned(),
+                    message,
+                }
+            }
+            None => map_upstream_failure(&backend.name, failure),
+        };
+        match mapped {
+            GatewayError::Upstream {
+                status,
+                code,
+                message,
+            } => GatewayError::Upstream {
+                status,
+                code,
+                message: self.redactor.redact(&message).into_owned(),
+            },
+            other => other,
+        }
+    }
+}
+
 /// State of one upstream stream being converted.
 struct UpstreamStream {
     machine: ChatToResponses,
@@ -353,7 +444,7 @@ struct UpstreamStream {
     decoder: SseDecoder,
     /// Some when the upstream answered JSON to a streaming request (collected whole).
     json_fallback: Option<Vec<u8>>,
-    backend: String,
+    mapper: FailureMapper,
     policy: UpstreamPolicy,
     started: Instant,
     done: bool,
@@ -438,18 +529,13 @@ impl UpstreamStream {
 
     fn end_of_body(&mut self) {
         if let Some(buf) = self.json_fallback.take() {
-            match serde_json::from_slice::<ChatCompletion>(&buf) {
-                Ok(c) if c.error.is_none() => {
+            match parse_completion(&buf) {
+                Ok(c) => {
                     self.push_chunk(c.into_chunk());
                     let evs = self.machine.finish();
                     self.out.extend(evs);
                 }
-                Ok(c) => self.fail(UpstreamFailure::InBand(
-                    serde_json::json!({ "error": c.error }),
-                )),
-                Err(e) => self.fail(UpstreamFailure::Protocol(format!(
-                    "expected an SSE stream or a chat completion: {e}"
-                ))),
+                Err(f) => self.fail(f),
             }
             self.done = true;
             return;
@@ -467,7 +553,7 @@ impl UpstreamStream {
     }
 
     fn fail(&mut self, f: UpstreamFailure) {
-        let e = map_upstream_failure(&self.backend, &f);
+        let e = self.mapper.map(&f);
         if let Some(log) = &self.log {
             log.error(&e);
         }
@@ -563,6 +649,20 @@ impl RequestLog {
             "upstream failure"
         );
     }
+}
+
+/// A whole JSON answer: a chat completion, or one of the error payloads providers send with 200.
+fn parse_completion(bytes: &[u8]) -> Result<ChatCompletion, UpstreamFailure> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        UpstreamFailure::Protocol(format!(
+            "expected an SSE stream or a chat completion JSON body: {e}"
+        ))
+    })?;
+    if is_error_payload(&value) {
+        return Err(UpstreamFailure::InBand(value));
+    }
+    serde_json::from_value(value)
+        .map_err(|e| UpstreamFailure::Protocol(format!("not a chat completion: {e}")))
 }
 
 fn serialize(chat: &ChatRequest) -> Result<Bytes, GatewayError> {

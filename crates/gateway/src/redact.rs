@@ -5,11 +5,12 @@
 //! `api-key` values whatever they hold.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// Replaces known secret values in text.
 #[derive(Clone, Default)]
 pub struct Redactor {
-    secrets: Vec<String>,
+    secrets: Arc<[String]>,
 }
 
 impl std::fmt::Debug for Redactor {
@@ -35,13 +36,13 @@ impl Redactor {
         // Longest first, so a key that contains another is replaced whole.
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets.dedup();
-        Redactor { secrets }
+        Redactor { secrets: secrets.into() }
     }
 
     /// The text with every known secret replaced.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(text);
-        for s in &self.secrets {
+        for s in self.secrets.iter() {
             if out.contains(s.as_str()) {
                 out = Cow::Owned(out.replace(s.as_str(), "[REDACTED]"));
             }

@@ -172,7 +172,7 @@ pub fn parse_chat_data(data: &str) -> ChatData {
             Err(e) => ChatData::Malformed(e.to_string()),
         },
         Err(chunk_error) => match serde_json::from_str::<Value>(data) {
-            Ok(payload) if value_is_error(&payload) => ChatData::Error(payload),
+            Ok(payload) if is_error_payload(&payload) => ChatData::Error(payload),
             Ok(_) => ChatData::Malformed(format!("not a chat completion chunk: {chunk_error}")),
             Err(e) => ChatData::Malformed(format!("not JSON: {e}")),
         },
@@ -185,7 +185,10 @@ fn chunk_is_error(chunk: &ChatChunk) -> bool {
         || chunk.extra.get("base_resp").is_some_and(base_resp_failed)
 }
 
-fn value_is_error(payload: &Value) -> bool {
+/// True for the error payloads providers send in place of an answer: `{"error": …}` (non-null),
+/// `{"object": "error"}` (vLLM), `base_resp.status_code != 0` (MiniMax). Used for whole JSON
+/// bodies as well as stream events.
+pub fn is_error_payload(payload: &Value) -> bool {
     payload.get("error").is_some_and(|e| !e.is_null())
         || payload.get("object").and_then(Value::as_str) == Some("error")
         || payload.get("base_resp").is_some_and(base_resp_failed)

@@ -186,8 +186,11 @@ pub struct Backend {
     pub models: Vec<String>,
     /// Provider profile name (quirk presets); interpreted elsewhere.
     pub provider: Option<String>,
-    /// Raw per-backend quirk overrides; interpreted elsewhere.
+    /// Raw per-backend quirk overrides, as written in the config.
     pub quirks: Map<String, Value>,
+    /// The provider profile (explicit `provider`, else inferred from the name, then the URL host)
+    /// with `quirks` applied.
+    pub profile: ccp_providers::profile::ResolvedProfile,
     pub match_rules: MatchRules,
     pub connect_timeout: Duration,
     pub first_byte_timeout: Duration,
@@ -300,7 +303,7 @@ fn backend_summary(b: &Backend) -> Value {
     json!({
         "name": b.name,
         "protocol": b.protocol.as_str(),
-        "provider": b.provider,
+        "provider": b.profile.id().as_str(),
         "model": b.model,
         "models": b.models,
         "url": b.url,

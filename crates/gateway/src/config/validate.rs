@@ -388,7 +388,24 @@ fn validate_backend(
         }
     }
 
+    let quirks = raw.quirks.unwrap_or_default();
+    let profile = match ccp_providers::profile::resolve_backend(
+        raw.provider.as_deref(),
+        &name,
+        url.as_deref(),
+        &quirks,
+    ) {
+        Ok(profile) => Some(profile),
+        Err(found) => {
+            for (path, message) in found {
+                problems.push(at(&path), message);
+            }
+            None
+        }
+    };
+
     let protocol = protocol?;
+    let profile = profile?;
     if problems.0.len() > start {
         return None;
     }
@@ -402,7 +419,8 @@ fn validate_backend(
         model,
         models,
         provider: raw.provider,
-        quirks: raw.quirks.unwrap_or_default(),
+        quirks,
+        profile,
         match_rules,
         connect_timeout,
         first_byte_timeout,
