@@ -33,6 +33,8 @@ enum Command {
     CodexConfig(codex_config::Args),
     /// Check the proxy config, probe each backend, and lint the Codex config.
     Doctor(doctor::Args),
+    /// List the provider profiles and what each changes on the wire.
+    Providers,
 }
 
 fn main() -> ExitCode {
@@ -44,6 +46,10 @@ fn main() -> ExitCode {
         None | Some(Command::Serve) => serve(&cli.config),
         Some(Command::CodexConfig(args)) => codex_config::run(&cli.config, args),
         Some(Command::Doctor(args)) => doctor::run(&cli.config, args),
+        Some(Command::Providers) => {
+            print!("{}", ccp_providers::profile::describe_all());
+            ExitCode::SUCCESS
+        }
     }
 }
 

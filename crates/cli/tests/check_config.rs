@@ -125,3 +125,33 @@ fn every_broken_fixture_fails_naming_its_json_path() {
         );
     }
 }
+
+#[test]
+fn providers_subcommand_lists_every_profile() {
+    let out = Command::new(env!("CARGO_BIN_EXE_codex-convert-proxy"))
+        .arg("providers")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for id in [
+        "openai",
+        "glm",
+        "kimi",
+        "deepseek",
+        "minimax",
+        "qwen",
+        "lkeap",
+        "openrouter",
+        "vllm",
+        "llamacpp",
+        "ollama",
+        "generic",
+    ] {
+        assert!(text.contains(id), "{id} missing from:\n{text}");
+    }
+    assert!(
+        text.contains("reasoning_content"),
+        "says what it changes:\n{text}"
+    );
+}
