@@ -21,7 +21,7 @@ pub const MESSAGE_PART_SEPARATOR: &str = "\n\n";
 /// Joins the text parts of one tool output.
 pub const TOOL_OUTPUT_PART_SEPARATOR: &str = "\n";
 /// Prefix of `encrypted_content` values the proxy itself wrote; the rest is JSON provider state.
-pub const OPAQUE_REASONING_PREFIX: &str = "ccp:v1:";
+pub use crate::stream::opaque::OPAQUE_PREFIX as OPAQUE_REASONING_PREFIX;
 
 /// Chat content of a message, or `None` when it has no text and no image at all.
 /// `images_allowed` is true for user messages only.
