@@ -36,7 +36,9 @@ impl Redactor {
         // Longest first, so a key that contains another is replaced whole.
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets.dedup();
-        Redactor { secrets: secrets.into() }
+        Redactor {
+            secrets: secrets.into(),
+        }
     }
 
     /// The text with every known secret replaced.
