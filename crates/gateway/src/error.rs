@@ -1,11 +1,26 @@
 //! The one error type at the HTTP edge, with its OpenAI-shaped body, and the mapping of upstream
-//! failures to the error codes Codex acts on (see codex-wire.md §4.4).
+//! failures to the error codes Codex acts on (see codex-wire.md §4.4 and docs/errors.md).
 //!
 //! Codex retries a `response.failed` whose code is `rate_limit_exceeded` after the delay named in
 //! "try again in Ns", stops on `context_length_exceeded` / `insufficient_quota` /
-//! `invalid_prompt`, and retries any other code. The mapping below is written for that.
+//! `invalid_prompt` / `server_is_overloaded`, and retries any other code. The mapping is written
+//! for that: deterministic upstream rejections (a 400, a refused prompt) use codes Codex stops
+//! on, transient failures use `server_error`.
+//!
+//! Invariants:
+//! * A rate-limit message contains exactly one "try again in Ns." and ends with it (Codex reads
+//!   the first match, the edge's `Retry-After` the last one).
+//! * A rejected upstream key is reported without any of the upstream's text (which often quotes
+//!   the key); every other upstream text is truncated and scrubbed of key-like tokens.
+
+mod classify;
+mod text;
+
+pub use classify::{classify, read_error_payload, status_hint, ErrorPayload, UpstreamErrorKind};
+pub use text::scrub_secrets;
 
 use serde_json::{json, Value};
+use text::{delay_from_message, neutralize_try_again, quote};
 
 /// An error the gateway reports to the client.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -17,7 +32,7 @@ pub enum GatewayError {
         message: String,
     },
     /// The body is larger than `max_body_bytes`.
-    #[error("request body is larger than the limit of {limit} bytes")]
+    #[error("request body is larger than the limit of {limit} bytes (max_body_bytes)")]
     PayloadTooLarge { limit: usize },
     /// Missing or wrong client key.
     #[error("{0}")]
@@ -57,9 +72,14 @@ impl GatewayError {
             | GatewayError::PayloadTooLarge { .. }
             | GatewayError::NotFound(_) => "invalid_request_error",
             GatewayError::Unauthorized(_) => "authentication_error",
-            GatewayError::Upstream { status, .. } if *status == 429 => "rate_limit_error",
-            GatewayError::Upstream { status, .. } if *status < 500 => "invalid_request_error",
-            GatewayError::Upstream { .. } | GatewayError::Internal(_) => "server_error",
+            GatewayError::Upstream { code, status, .. } => match code.as_str() {
+                "invalid_api_key" => "authentication_error",
+                "rate_limit_exceeded" => "rate_limit_error",
+                "insufficient_quota" => "insufficient_quota",
+                _ if *status < 500 => "invalid_request_error",
+                _ => "server_error",
+            },
+            GatewayError::Internal(_) => "server_error",
         }
     }
 
@@ -90,12 +110,15 @@ impl GatewayError {
     /// `{"error": {"message", "type", "code", "param"}}`.
     pub fn body(&self) -> Value {
         let param = match self {
-            GatewayError::BadRequest { param, .. } => {
-                param.clone().map(Value::String).unwrap_or(Value::Null)
-            }
+            GatewayError::BadRequest { param: Some(p), .. } => Value::String(p.clone()),
             _ => Value::Null,
         };
-        json!({"error": {"message": self.to_string(), "type": self.error_type(), "code": self.code(), "param": param}})
+        json!({"error": {
+            "message": self.to_string(),
+            "type": self.error_type(),
+            "code": self.code(),
+            "param": param,
+        }})
     }
 }
 
@@ -116,7 +139,7 @@ pub enum UpstreamFailure {
     Disconnected(String),
     /// The upstream sent something that is not a chat stream.
     Protocol(String),
-    /// An error payload arrived inside the stream.
+    /// An error payload arrived inside the stream (or as a 2xx body).
     InBand(Value),
 }
 
@@ -138,165 +161,148 @@ pub const DEFAULT_RETRY_AFTER_SECS: u64 = 5;
 
 /// Maps an upstream failure to the client-facing error for backend `backend`.
 pub fn map_upstream_failure(backend: &str, failure: &UpstreamFailure) -> GatewayError {
+    let server_error = |status: u16, message: String| GatewayError::Upstream {
+        status,
+        code: "server_error".into(),
+        message,
+    };
     match failure {
-        UpstreamFailure::Connect(detail) => GatewayError::Upstream {
-            status: 502,
-            code: "server_error".into(),
-            message: format!("backend `{backend}`: could not connect to the upstream ({detail})"),
-        },
-        UpstreamFailure::Timeout(which) => GatewayError::Upstream {
-            status: 504,
-            code: "server_error".into(),
-            message: format!("backend `{backend}`: upstream {which} timeout fired"),
-        },
-        UpstreamFailure::Disconnected(detail) => GatewayError::Upstream {
-            status: 502,
-            code: "server_error".into(),
-            message: format!("backend `{backend}`: upstream connection broke mid-answer ({detail}); the answer was not completed"),
-        },
-        UpstreamFailure::Protocol(detail) => GatewayError::Upstream {
-            status: 502,
-            code: "server_error".into(),
-            message: format!("backend `{backend}`: upstream sent an invalid response ({detail})"),
-        },
+        UpstreamFailure::Connect(detail) => server_error(
+            502,
+            format!(
+                "backend `{backend}`: could not connect to the upstream ({}) — check the backend's url and that the server is up",
+                quote(detail)
+            ),
+        ),
+        UpstreamFailure::Timeout(which) => server_error(504, timeout_message(backend, which)),
+        UpstreamFailure::Disconnected(detail) => server_error(
+            502,
+            format!(
+                "backend `{backend}`: the upstream connection broke mid-answer ({}); the answer was not completed",
+                quote(detail)
+            ),
+        ),
+        UpstreamFailure::Protocol(detail) => server_error(
+            502,
+            format!("backend `{backend}`: the upstream sent an invalid response ({})", quote(detail)),
+        ),
         UpstreamFailure::InBand(payload) => {
-            let (code, message) = classify_error_payload(payload);
-            from_classified(backend, 0, code, message, None)
+            let p = read_error_payload(payload);
+            let hint = status_hint(&p);
+            from_kind(backend, Origin::InBand(hint), classify(hint, &p), &p.message, None)
         }
         UpstreamFailure::Status { status, body, retry_after } => {
-            let parsed: Option<Value> = serde_json::from_str(body).ok();
-            let (code, message) = match &parsed {
-                Some(v) => classify_error_payload(v),
-                None => (None, truncate(body.trim(), 500)),
+            let p = match serde_json::from_str::<Value>(body) {
+                Ok(v) if v.is_object() => read_error_payload(&v),
+                _ => ErrorPayload { message: body.trim().to_owned(), ..ErrorPayload::default() },
             };
-            from_classified(backend, *status, code, message, *retry_after)
+            let kind = classify(Some(*status), &p);
+            from_kind(backend, Origin::Status(*status), kind, &p.message, *retry_after)
         }
     }
 }
 
-fn from_classified(
+fn timeout_message(backend: &str, which: &str) -> String {
+    match which {
+        "connect" => format!(
+            "backend `{backend}`: connect timeout — the upstream did not accept a connection within connect_timeout_secs"
+        ),
+        "first byte" => format!(
+            "backend `{backend}`: first byte timeout — the upstream sent no response headers within first_byte_timeout_secs"
+        ),
+        "idle" => format!(
+            "backend `{backend}`: idle timeout — the upstream sent nothing for idle_timeout_secs mid-answer; the answer was not completed"
+        ),
+        "total" => format!(
+            "backend `{backend}`: total timeout — the upstream answer took longer than total_timeout_secs; the answer was not completed"
+        ),
+        other => format!("backend `{backend}`: upstream {other} timeout fired"),
+    }
+}
+
+/// Where an upstream error came from: an HTTP status, or a payload inside a 2xx answer (with
+/// the status it names, if any).
+#[derive(Debug, Clone, Copy)]
+enum Origin {
+    Status(u16),
+    InBand(Option<u16>),
+}
+
+fn from_kind(
     backend: &str,
-    status: u16,
-    provider_code: Option<String>,
-    message: String,
+    origin: Origin,
+    kind: UpstreamErrorKind,
+    upstream_message: &str,
     retry_after: Option<u64>,
 ) -> GatewayError {
-    let lower = message.to_lowercase();
-    let code_l = provider_code.clone().unwrap_or_default().to_lowercase();
-    let is_context = lower.contains("context length")
-        || lower.contains("context_length")
-        || lower.contains("maximum context")
-        || lower.contains("context window")
-        || lower.contains("too long")
-        || lower.contains("token limit")
-        || lower.contains("prompt is too long")
-        || code_l.contains("context_length");
-    let is_quota = status == 402
-        || code_l.contains("insufficient_quota")
-        || lower.contains("insufficient balance")
-        || lower.contains("insufficient_quota")
-        || lower.contains("quota exceeded");
-    let is_safety = code_l.contains("content_filter")
-        || lower.contains("content_filter")
-        || lower.contains("high risk");
-    let (status_out, code, msg) = if status == 429 || code_l.contains("rate_limit") {
-        let secs = retry_after.unwrap_or(DEFAULT_RETRY_AFTER_SECS);
-        (
-            429,
-            "rate_limit_exceeded",
-            format!(
-                "backend `{backend}`: upstream rate limit: {message}. Please try again in {secs}s."
-            ),
-        )
-    } else if is_quota {
-        (
+    use UpstreamErrorKind as K;
+    let said = quote(upstream_message);
+    let (status, http) = match origin {
+        Origin::Status(s) => (Some(s), format!("HTTP {s}")),
+        Origin::InBand(Some(s)) => (Some(s), format!("in-band error {s}")),
+        Origin::InBand(None) => (None, "in-band error".to_owned()),
+    };
+    let (status_out, code, message) = match kind {
+        K::RateLimited => {
+            let secs = retry_after
+                .or_else(|| delay_from_message(upstream_message))
+                .unwrap_or(DEFAULT_RETRY_AFTER_SECS)
+                .max(1);
+            let said = neutralize_try_again(&said);
+            (
+                429,
+                "rate_limit_exceeded",
+                format!("backend `{backend}`: upstream rate limit ({http}): {said}. Please try again in {secs}s."),
+            )
+        }
+        K::QuotaExhausted => (
             429,
             "insufficient_quota",
-            format!("backend `{backend}`: upstream quota or balance exhausted: {message}"),
-        )
-    } else if status == 401 || status == 403 {
-        (
+            format!("backend `{backend}`: upstream quota or balance exhausted ({http}): {said} — top up or change the plan of this backend's account"),
+        ),
+        K::KeyRejected => (
             401,
             "invalid_api_key",
             format!(
-                "backend `{backend}`: the upstream rejected the API key configured for this backend ({status}) — check the backend's api_key"
+                "backend `{backend}`: the upstream rejected the API key configured for this backend ({http}) — check the backend's api_key (or the environment variable it names)"
             ),
-        )
-    } else if is_context {
-        (
+        ),
+        K::ContextOverflow => (
             400,
             "context_length_exceeded",
-            format!("backend `{backend}`: {message}"),
-        )
-    } else if is_safety {
-        (
+            format!("backend `{backend}`: the input exceeds the model's context window ({http}): {said}"),
+        ),
+        K::SafetyRefusal => (
             400,
             "invalid_prompt",
-            format!("backend `{backend}`: upstream refused the content: {message}"),
-        )
-    } else if status == 503 || code_l.contains("overloaded") {
-        (
+            format!("backend `{backend}`: the upstream's content filter refused the request ({http}): {said}"),
+        ),
+        K::Overloaded => (
             503,
             "server_is_overloaded",
-            format!("backend `{backend}`: upstream is overloaded: {message}"),
-        )
-    } else if status >= 500 || status == 0 {
-        (
-            502,
-            "server_error",
-            format!("backend `{backend}`: upstream error: {message}"),
-        )
-    } else {
-        (
-            status,
+            format!("backend `{backend}`: the upstream model is overloaded ({http}): {said}"),
+        ),
+        K::RequestRejected => (
+            status.unwrap_or(400),
+            "invalid_prompt",
+            format!("backend `{backend}`: the upstream rejected the request ({http}): {said}"),
+        ),
+        K::ClientError => (
+            status.unwrap_or(400),
             "invalid_request_error",
-            format!("backend `{backend}`: upstream rejected the request ({status}): {message}"),
-        )
+            format!("backend `{backend}`: the upstream refused the request ({http}): {said}"),
+        ),
+        K::ServerError => (
+            if status == Some(408) { 504 } else { 502 },
+            "server_error",
+            format!("backend `{backend}`: upstream error ({http}): {said}"),
+        ),
     };
     GatewayError::Upstream {
         status: status_out,
         code: code.to_owned(),
-        message: msg,
+        message,
     }
-}
-
-/// Pulls `(code, message)` out of the error payloads providers send.
-pub fn classify_error_payload(v: &Value) -> (Option<String>, String) {
-    let err = v.get("error").unwrap_or(v);
-    let code = err
-        .get("code")
-        .or_else(|| err.get("type"))
-        .map(|c| match c {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
-        .or_else(|| {
-            v.get("base_resp")
-                .and_then(|b| b.get("status_code"))
-                .map(|c| c.to_string())
-        });
-    let message = err
-        .get("message")
-        .and_then(Value::as_str)
-        .or_else(|| {
-            v.get("base_resp")
-                .and_then(|b| b.get("status_msg"))
-                .and_then(Value::as_str)
-        })
-        .map(str::to_owned)
-        .unwrap_or_else(|| truncate(&v.to_string(), 500));
-    (code, message)
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_owned();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
 }
 
 #[cfg(test)]
@@ -314,55 +320,243 @@ mod tests {
         )
     }
 
+    fn in_band(payload: Value) -> GatewayError {
+        map_upstream_failure("kimi", &UpstreamFailure::InBand(payload))
+    }
+
+    fn try_again_count(e: &GatewayError) -> usize {
+        e.to_string().to_lowercase().matches("try again in").count()
+    }
+
     #[test]
-    fn rate_limit_names_the_delay() {
+    fn rate_limit_names_one_delay_from_header_body_or_default() {
         let e = status(429, r#"{"error":{"message":"slow down"}}"#, Some(1));
-        assert_eq!(e.code(), "rate_limit_exceeded");
-        assert!(e.to_string().contains("try again in 1s"), "{e}");
+        assert_eq!((e.code(), e.status()), ("rate_limit_exceeded", 429));
+        assert!(e.to_string().ends_with("try again in 1s."), "{e}");
+        let e = status(
+            429,
+            r#"{"error":{"message":"Limit hit. Please try again in 1.5s."}}"#,
+            None,
+        );
+        assert!(e.to_string().ends_with("try again in 2s."), "{e}");
+        assert_eq!(try_again_count(&e), 1, "{e}");
+        let e = status(
+            429,
+            r#"{"error":{"message":"Try again in 20 seconds"}}"#,
+            Some(3),
+        );
+        assert!(
+            e.to_string().ends_with("try again in 3s."),
+            "header wins: {e}"
+        );
+        assert_eq!(try_again_count(&e), 1, "{e}");
         let e = status(429, "busy", None);
         assert!(
             e.to_string()
-                .contains(&format!("try again in {DEFAULT_RETRY_AFTER_SECS}s")),
+                .ends_with(&format!("try again in {DEFAULT_RETRY_AFTER_SECS}s.")),
+            "{e}"
+        );
+        let e =
+            in_band(json!({"error": {"code": "rate_limit_exceeded", "message": "retry in 500ms"}}));
+        assert!(e.to_string().ends_with("try again in 1s."), "{e}");
+    }
+
+    #[test]
+    fn key_rejection_never_echoes_the_body() {
+        for s in [401, 403] {
+            let e = status(
+                s,
+                r#"{"error":{"message":"Incorrect API key provided: sk-live-SECRET"}}"#,
+                None,
+            );
+            assert_eq!((e.code(), e.status()), ("invalid_api_key", 401));
+            assert!(
+                !e.to_string().contains("SECRET") && !e.to_string().contains("Incorrect"),
+                "{e}"
+            );
+            assert!(
+                e.to_string().contains("`kimi`") && e.to_string().contains("rejected"),
+                "{e}"
+            );
+        }
+        assert_eq!(
+            in_band(json!({"error": {"code": 401, "message": "bad key"}})).code(),
+            "invalid_api_key"
+        );
+    }
+
+    #[test]
+    fn balance_forms_are_insufficient_quota() {
+        let cases = [
+            (
+                402,
+                r#"{"error":{"message":"Insufficient Balance","type":"unknown_error","code":"invalid_request_error"}}"#,
+            ),
+            (
+                403,
+                r#"{"error":{"message":"Your account is suspended, please check your plan and billing details","type":"exceeded_current_quota_error"}}"#,
+            ),
+            (
+                429,
+                r#"{"error":{"code":"1113","message":"您的账户已欠费"}}"#,
+            ),
+            (
+                403,
+                r#"{"error":{"code":"Arrearage","message":"Access denied, please make sure your account is in good standing."}}"#,
+            ),
+            (
+                402,
+                r#"{"error":{"code":402,"message":"Insufficient credits"}}"#,
+            ),
+        ];
+        for (s, body) in cases {
+            assert_eq!(
+                status(s, body, None).code(),
+                "insufficient_quota",
+                "{s} {body}"
+            );
+        }
+        let e = in_band(
+            json!({"base_resp": {"status_code": 1008, "status_msg": "insufficient balance"}}),
+        );
+        assert_eq!(e.code(), "insufficient_quota");
+    }
+
+    #[test]
+    fn context_overflow_forms() {
+        let cases = [
+            r#"{"error":{"message":"This model's maximum context length is 8192 tokens","code":"context_length_exceeded"}}"#,
+            r#"{"object":"error","message":"This model's maximum context length is 4096 tokens. However, you requested 5000 tokens","type":"BadRequestError","code":400}"#,
+            r#"{"error":{"type":"invalid_request_error","message":"Invalid request: Your request exceeded model token limit: 262144"}}"#,
+            r#"{"error":{"code":"1261","message":"Prompt 超过最大长度"}}"#,
+            r#"{"error":{"code":"InvalidParameter","message":"Range of input length should be [1, 129024]"}}"#,
+            r#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 210000 tokens > 200000 maximum"}}"#,
+            r#"{"error":{"code":400,"message":"the request exceeds the available context size","type":"exceed_context_size_error"}}"#,
+        ];
+        for body in cases {
+            let e = status(400, body, None);
+            assert_eq!(
+                (e.code(), e.status()),
+                ("context_length_exceeded", 400),
+                "{body}"
+            );
+        }
+        assert_eq!(
+            status(
+                429,
+                r#"{"error":{"message":"token limit per minute reached"}}"#,
+                None
+            )
+            .code(),
+            "rate_limit_exceeded"
+        );
+    }
+
+    #[test]
+    fn safety_overload_rejections_and_server_errors() {
+        assert_eq!(
+            status(
+                400,
+                r#"{"error":{"code":"1301","message":"不安全或敏感内容"}}"#,
+                None
+            )
+            .code(),
+            "invalid_prompt"
+        );
+        assert_eq!(
+            status(
+                400,
+                r#"{"error":{"type":"content_filter","message":"high risk"}}"#,
+                None
+            )
+            .code(),
+            "invalid_prompt"
+        );
+        assert_eq!(
+            in_band(json!({"base_resp": {"status_code": 1027, "status_msg": "output sensitive"}}))
+                .code(),
+            "invalid_prompt"
+        );
+        for (s, body) in [
+            (503, "Service Unavailable"),
+            (
+                529,
+                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+            ),
+            (429, r#"{"error":{"code":"1312","message":"访问量过大"}}"#),
+        ] {
+            let e = status(s, body, None);
+            assert_eq!(
+                (e.code(), e.status()),
+                ("server_is_overloaded", 503),
+                "{s} {body}"
+            );
+        }
+        let e = status(
+            400,
+            r#"{"error":{"message":"tool_choice is not supported","code":null,"type":"invalid_request_error"}}"#,
+            None,
+        );
+        assert_eq!((e.code(), e.status()), ("invalid_prompt", 400));
+        let e = status(404, r#"{"error":{"message":"model not found"}}"#, None);
+        assert_eq!((e.code(), e.status()), ("invalid_request_error", 404));
+        let e = status(500, "<html>boom</html>", None);
+        assert_eq!((e.code(), e.status()), ("server_error", 502));
+        assert_eq!(
+            in_band(json!({"error": {"message": "oops"}})).code(),
+            "server_error"
+        );
+        assert_eq!(
+            in_band(json!({"error": "plain text"})).to_string(),
+            "backend `kimi`: upstream error (in-band error): plain text"
+        );
+    }
+
+    #[test]
+    fn transport_failures_name_what_fired() {
+        for (which, setting) in [
+            ("connect", "connect_timeout_secs"),
+            ("first byte", "first_byte_timeout_secs"),
+            ("idle", "idle_timeout_secs"),
+            ("total", "total_timeout_secs"),
+        ] {
+            let e = map_upstream_failure("glm", &UpstreamFailure::Timeout(which));
+            assert_eq!((e.code(), e.status()), ("server_error", 504));
+            assert!(
+                e.to_string().contains(setting)
+                    && e.to_string().contains(&format!("{which} timeout")),
+                "{e}"
+            );
+        }
+        let e = map_upstream_failure(
+            "glm",
+            &UpstreamFailure::Connect("Connection refused (os error 111)".into()),
+        );
+        assert!(
+            e.to_string().contains("could not connect") && e.to_string().contains("refused"),
             "{e}"
         );
     }
 
     #[test]
-    fn key_rejection_never_echoes_the_body() {
+    fn quoted_text_is_scrubbed_and_bounded() {
         let e = status(
-            401,
-            r#"{"error":{"message":"Incorrect API key provided: sk-live-SECRET"}}"#,
+            400,
+            r#"{"error":{"message":"bad header Bearer sk-abcdef0123456789abcdef and key 0123456789abcdef0123456789abcdef.AbCdEfGhIjKlMnOp"}}"#,
             None,
         );
-        assert_eq!(e.code(), "invalid_api_key");
-        assert!(!e.to_string().contains("SECRET"), "{e}");
-        assert!(e.to_string().contains("kimi"));
-    }
-
-    #[test]
-    fn context_quota_overload_and_server_errors() {
-        assert_eq!(
-            status(
-                400,
-                r#"{"error":{"message":"This model's maximum context length is 8192 tokens"}}"#,
-                None
-            )
-            .code(),
-            "context_length_exceeded"
+        let text = e.to_string();
+        assert!(
+            !text.contains("sk-abcdef") && !text.contains("0123456789abcdef"),
+            "{text}"
         );
+        assert!(text.contains("[REDACTED]"), "{text}");
         assert_eq!(
-            status(402, r#"{"error":{"message":"Insufficient Balance"}}"#, None).code(),
-            "insufficient_quota"
+            scrub_secrets("model glm-4.6 at https://api.z.ai/v1"),
+            "model glm-4.6 at https://api.z.ai/v1"
         );
-        assert_eq!(
-            status(503, "overloaded", None).code(),
-            "server_is_overloaded"
-        );
-        assert_eq!(status(500, "boom", None).code(), "server_error");
-        assert_eq!(
-            status(422, r#"{"error":{"message":"bad param"}}"#, None).status(),
-            422
-        );
+        let long = "é".repeat(2000);
+        assert!(status(400, &long, None).to_string().len() < 1200);
     }
 
     #[test]
@@ -375,5 +569,8 @@ mod tests {
         assert_eq!(b["error"]["param"], "input[0].role");
         assert_eq!(b["error"]["type"], "invalid_request_error");
         assert_eq!(b["error"]["message"], "bad role");
+        let e = status(401, "{}", None);
+        assert_eq!(e.body()["error"]["type"], "authentication_error");
+        assert_eq!(e.body()["error"]["param"], Value::Null);
     }
 }
