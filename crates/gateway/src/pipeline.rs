@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use ccp_convert::request::{responses_request_to_chat, RequestOptions};
@@ -269,8 +269,12 @@ impl Gateway {
             log.error(&e);
             e
         };
-        let resp = client.send(body, false).await.map_err(fail)?;
-        let bytes = match tokio::time::timeout(client.policy.total, resp.bytes()).await {
+        let deadline = tokio::time::Instant::from_std(log.started + client.policy.total);
+        let sent = tokio::time::timeout_at(deadline, client.send(body, false)).await;
+        let resp = sent
+            .unwrap_or(Err(UpstreamFailure::Timeout("total")))
+            .map_err(fail)?;
+        let bytes = match tokio::time::timeout_at(deadline, resp.bytes()).await {
             Err(_) => return Err(fail(UpstreamFailure::Timeout("total"))),
             Ok(Err(e)) => return Err(fail(UpstreamFailure::Disconnected(e.to_string()))),
             Ok(Ok(b)) => b,
@@ -316,7 +320,13 @@ impl Gateway {
                 return finished_stream(out, log);
             }
         };
-        match client.send(body, true).await {
+        let started = log.started;
+        let sent = tokio::time::timeout_at(
+            (started + client.policy.total).into(),
+            client.send(body, true),
+        )
+        .await;
+        match sent.unwrap_or(Err(UpstreamFailure::Timeout("total"))) {
             Err(f) => {
                 let e = mapper.map(&f);
                 log.error(&e);
@@ -338,13 +348,16 @@ impl Gateway {
                     json_fallback: if is_sse { None } else { Some(Vec::new()) },
                     mapper,
                     policy: client.policy,
-                    started: Instant::now(),
+                    started,
+                    last_event: Instant::now(),
+                    last_sent: Instant::now(),
                     done: false,
                     log: Some(log),
                 };
                 Box::pin(futures_util::stream::unfold(state, |mut st| async move {
                     loop {
                         if let Some(ev) = st.out.pop_front() {
+                            st.last_sent = Instant::now();
                             if ev.is_terminal() {
                                 if let Some(log) = st.log.take() {
                                     log.finish_event(&ev);
@@ -374,7 +387,11 @@ struct FailureMapper {
 impl FailureMapper {
     fn map(&self, failure: &UpstreamFailure) -> GatewayError {
         let backend = &self.config.backends[self.backend];
+        // The generic profile knows only statuses; the full classifier in `error` knows every
+        // provider's codes, so it decides for backends without a specific profile.
+        let profiled = backend.profile.id() != ccp_providers::profile::ProviderId::generic();
         let classified = match failure {
+            _ if !profiled => None,
             UpstreamFailure::Status {
                 status,
                 body,
@@ -398,13 +415,20 @@ impl FailureMapper {
             Some((class, _)) if class.code == ErrorCode::InvalidApiKey => map_upstream_failure(
                 &backend.name,
                 &UpstreamFailure::Status {
-                    status: 401,
+                    status: match failure {
+                        UpstreamFailure::Status { status, .. } => *status,
+                        _ => 401,
+                    },
                     body: String::new(),
                     retry_after: None,
                 },
             ),
             Some((class, header_retry)) => {
-                let mut message = format!("backend `{}`: {}", backend.name, class.message);
+                let mut message =
+                    format!("backend `{}`: {}", backend.name, class.message.trim_end());
+                if !message.ends_with(['.', '!', '?', '。']) {
+                    message.push('.');
+                }
                 if class.code == ErrorCode::RateLimitExceeded
                     && !message.to_lowercase().contains("try again in")
                 {
@@ -446,7 +470,12 @@ struct UpstreamStream {
     json_fallback: Option<Vec<u8>>,
     mapper: FailureMapper,
     policy: UpstreamPolicy,
+    /// When the client's request arrived: the total timeout counts from here.
     started: Instant,
+    /// When the upstream last sent a data event (comments do not count): the idle timeout.
+    last_event: Instant,
+    /// When an event last went to the client: keep-alives are due `keepalive_interval` after.
+    last_sent: Instant,
     done: bool,
     log: Option<RequestLog>,
 }
@@ -454,30 +483,29 @@ struct UpstreamStream {
 impl UpstreamStream {
     /// Reads until at least one event is queued or the stream is done.
     async fn fill(&mut self) {
-        let mut silent_for = Duration::ZERO;
         while self.out.is_empty() && !self.done {
-            let remaining_total = self.policy.total.saturating_sub(self.started.elapsed());
-            if remaining_total.is_zero() {
+            let now = Instant::now();
+            let total_deadline = self.started + self.policy.total;
+            let idle_deadline = self.last_event + self.policy.idle;
+            let keepalive_deadline = self.last_sent + self.policy.keepalive_interval;
+            if now >= total_deadline {
                 self.fail(UpstreamFailure::Timeout("total"));
                 return;
             }
-            let wait = self
-                .policy
-                .keepalive_interval
-                .min(remaining_total)
-                .min(self.policy.idle.saturating_sub(silent_for));
-            match tokio::time::timeout(wait, self.resp.chunk()).await {
-                Err(_) => {
-                    silent_for += wait;
-                    if silent_for >= self.policy.idle {
-                        self.fail(UpstreamFailure::Timeout("idle"));
-                        return;
-                    }
-                    if !self.machine.is_finished() {
-                        // Codex's idle timer is reset only by parsed events, not SSE comments.
-                        self.out.push_back(self.machine.keepalive());
-                    }
-                }
+            if now >= idle_deadline {
+                self.fail(UpstreamFailure::Timeout("idle"));
+                return;
+            }
+            if now >= keepalive_deadline && !self.machine.is_finished() {
+                // Codex's idle timer is reset only by parsed events, not SSE comments, so
+                // upstream silence (or comment-only keep-alives) is bridged with events.
+                self.last_sent = now;
+                self.out.push_back(self.machine.keepalive());
+                return;
+            }
+            let next = total_deadline.min(idle_deadline).min(keepalive_deadline);
+            match tokio::time::timeout_at(next.into(), self.resp.chunk()).await {
+                Err(_) => {}
                 Ok(Err(e)) => {
                     self.fail(UpstreamFailure::Disconnected(e.to_string()));
                     return;
@@ -487,12 +515,15 @@ impl UpstreamStream {
                     return;
                 }
                 Ok(Ok(Some(bytes))) => {
-                    silent_for = Duration::ZERO;
                     if let Some(buf) = &mut self.json_fallback {
+                        self.last_event = Instant::now();
                         buf.extend_from_slice(&bytes);
                         continue;
                     }
                     for item in self.decoder.push(&bytes) {
+                        if matches!(item, SseItem::Event(_)) {
+                            self.last_event = Instant::now();
+                        }
                         self.on_item(item);
                         if self.done {
                             return;

@@ -228,9 +228,15 @@ pub fn error_response(e: &GatewayError) -> Response {
             if let Some(secs) = message
                 .rsplit("try again in ")
                 .next()
-                .and_then(|s| s.trim_end_matches("s.").parse::<u64>().ok())
+                .and_then(|s| {
+                    s.trim_end_matches('.')
+                        .trim_end_matches('s')
+                        .parse::<f64>()
+                        .ok()
+                })
+                .filter(|secs| secs.is_finite() && *secs >= 0.0)
             {
-                if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                if let Ok(v) = HeaderValue::from_str(&(secs.ceil() as u64).to_string()) {
                     resp.headers_mut().insert(header::RETRY_AFTER, v);
                 }
             }

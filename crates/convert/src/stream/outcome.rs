@@ -59,7 +59,7 @@ pub(super) fn usage_to_responses(usage: Option<&ChatUsage>) -> ResponseUsage {
         total_tokens: u
             .total_tokens
             .filter(|&t| t > 0)
-            .unwrap_or(input_tokens + output_tokens),
+            .unwrap_or(input_tokens.saturating_add(output_tokens)),
     }
 }
 
