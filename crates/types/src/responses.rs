@@ -80,7 +80,7 @@ impl<'de> Deserialize<'de> for Input {
                 Ok(Input::Items(out))
             }
             other => Err(D::Error::custom(format!(
-                "input: expected a string or an array of items, found {}",
+                "expected a string or an array of items, found {}",
                 json_kind(&other)
             ))),
         }
@@ -210,11 +210,43 @@ pub struct MessageItem {
 }
 
 /// Message content: a string or a list of parts.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum MessageContent {
     Text(String),
     Parts(Vec<ContentPart>),
+}
+
+impl<'de> Deserialize<'de> for MessageContent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::String(s) => Ok(MessageContent::Text(s)),
+            Value::Array(parts) => parts_from_values(parts)
+                .map(MessageContent::Parts)
+                .map_err(D::Error::custom),
+            other => Err(D::Error::custom(format!(
+                "expected a string or an array of content parts, found {}",
+                json_kind(&other)
+            ))),
+        }
+    }
+}
+
+/// Parses content parts one by one so an error names the part (`[2].text: …`).
+fn parts_from_values(parts: Vec<Value>) -> Result<Vec<ContentPart>, String> {
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let kind = v
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_owned();
+            serde_json::from_value::<ContentPart>(v)
+                .map_err(|e| format!("[{i}] ({kind} part): {e}"))
+        })
+        .collect()
 }
 
 /// A content part of a message or of a tool output.
@@ -321,11 +353,26 @@ pub struct ToolOutputItem {
 }
 
 /// A tool output: a string or a list of parts (text and images).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum ToolOutput {
     Text(String),
     Parts(Vec<ContentPart>),
+}
+
+impl<'de> Deserialize<'de> for ToolOutput {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::String(s) => Ok(ToolOutput::Text(s)),
+            Value::Array(parts) => parts_from_values(parts)
+                .map(ToolOutput::Parts)
+                .map_err(D::Error::custom),
+            other => Err(D::Error::custom(format!(
+                "expected a string or an array of content parts, found {}",
+                json_kind(&other)
+            ))),
+        }
+    }
 }
 
 /// `reasoning` request parameter.
@@ -565,6 +612,22 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.path, "input[0].role");
+    }
+
+    #[test]
+    fn bad_content_part_names_the_part() {
+        let e = parse_request(
+            br#"{"model":"m","input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"ok"},{"type":"input_text","text":5}]}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.path, "input[0].content");
+        assert!(
+            e.message.contains("[1]") && e.message.contains("input_text"),
+            "{e}"
+        );
+        let e = parse_request(br#"{"model":"m","input":7}"#).unwrap_err();
+        assert_eq!(e.path, "input");
+        assert!(!e.message.contains("input:"), "no doubled prefix: {e}");
     }
 
     #[test]
