@@ -18,15 +18,25 @@ pub struct LogGuards {
 /// Installs the global subscriber.
 pub fn init(log_dir: &Path) -> std::io::Result<LogGuards> {
     std::fs::create_dir_all(log_dir)?;
-    let (main_writer, g1) = tracing_appender::non_blocking(tracing_appender::rolling::never(
+    // Writers run on background threads so a request never waits on a log write; they block
+    // (rather than drop lines) only if their buffer fills.
+    let writer = |w| {
+        tracing_appender::non_blocking::NonBlockingBuilder::default()
+            .lossy(false)
+            .finish(w)
+    };
+    let (main_writer, g1) = writer(Box::new(tracing_appender::rolling::never(
         log_dir,
         "codex-convert-proxy.log",
-    ));
-    let (error_writer, g2) =
-        tracing_appender::non_blocking(tracing_appender::rolling::never(log_dir, "error.log"));
+    )) as Box<dyn std::io::Write + Send>);
+    let (error_writer, g2) = writer(Box::new(tracing_appender::rolling::never(
+        log_dir,
+        "error.log",
+    )));
+    let (stderr_writer, g3) = writer(Box::new(std::io::stderr()));
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let stderr = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(stderr_writer)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .with_filter(filter());
@@ -47,6 +57,6 @@ pub fn init(log_dir: &Path) -> std::io::Result<LogGuards> {
         .try_init()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok(LogGuards {
-        _guards: vec![g1, g2],
+        _guards: vec![g1, g2, g3],
     })
 }
