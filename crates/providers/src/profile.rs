@@ -33,7 +33,7 @@ use ccp_types::chat::ChatRequest;
 use serde_json::Value;
 
 pub use describe::describe_all;
-pub use errors::{ErrorClass, ErrorCode, ErrorView};
+pub use errors::{retry_delay_in_text, ErrorClass, ErrorCode, ErrorView};
 pub use infer::infer_provider;
 
 pub(crate) use errors::common;

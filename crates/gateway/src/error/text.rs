@@ -4,36 +4,7 @@
 /// Longest piece of upstream text quoted in a message.
 const MAX_QUOTED: usize = 500;
 
-/// The delay in a provider's "try again in 1.5s" / "retry after 20 seconds" text, rounded up to
-/// whole seconds.
-pub(super) fn delay_from_message(message: &str) -> Option<u64> {
-    let lower = message.to_ascii_lowercase();
-    for marker in ["try again in", "retry after", "retry in"] {
-        let Some(pos) = lower.find(marker) else {
-            continue;
-        };
-        let rest = lower[pos + marker.len()..].trim_start();
-        let number: String = rest
-            .chars()
-            .take_while(|c| c.is_ascii_digit() || *c == '.')
-            .collect();
-        let Ok(value) = number.parse::<f64>() else {
-            continue;
-        };
-        let unit = rest[number.len()..].trim_start();
-        let secs = if unit.starts_with("ms") || unit.starts_with("millisecond") {
-            value / 1000.0
-        } else if unit.starts_with('m') && !unit.starts_with("ms") {
-            value * 60.0
-        } else {
-            value
-        };
-        if (0.0..86_400.0).contains(&secs) {
-            return Some(secs.ceil() as u64);
-        }
-    }
-    None
-}
+pub(super) use ccp_providers::profile::retry_delay_in_text as delay_from_message;
 
 /// Rewrites the upstream's own "try again in" so the proxy's phrase is the only one.
 pub(super) fn neutralize_try_again(text: &str) -> String {

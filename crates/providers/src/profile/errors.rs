@@ -184,12 +184,14 @@ impl<'a> ErrorView<'a> {
                 }
             }
         }
-        delay_in_text(&self.message)
+        retry_delay_in_text(&self.message)
     }
 }
 
-/// "try again in 1.5s", "Retry after 20 seconds", "try again in 300ms" → whole seconds.
-fn delay_in_text(message: &str) -> Option<u64> {
+/// The delay a provider names in text — "try again in 1.5s", "Retry after 20 seconds",
+/// "try again in 300ms", "retry in 2 minutes" — rounded up to whole seconds (at least 1); `None`
+/// when no delay is named or it is a day or more (not a real rate-limit delay).
+pub fn retry_delay_in_text(message: &str) -> Option<u64> {
     let lower = message.to_lowercase();
     for marker in ["try again in", "try again after", "retry after", "retry in"] {
         let Some(at) = lower.find(marker) else {
@@ -206,12 +208,14 @@ fn delay_in_text(message: &str) -> Option<u64> {
         let unit = rest[number.len()..].trim_start();
         let secs = if unit.starts_with("ms") || unit.starts_with("millisecond") {
             value / 1000.0
-        } else if unit.starts_with("min") {
+        } else if unit.starts_with('m') {
             value * 60.0
         } else {
             value
         };
-        return Some(secs.ceil().max(1.0) as u64);
+        if (0.0..86_400.0).contains(&secs) {
+            return Some(secs.ceil().max(1.0) as u64);
+        }
     }
     None
 }
