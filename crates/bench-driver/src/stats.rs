@@ -1,0 +1,126 @@
+//! Percentile summaries of nanosecond samples, and resident-set-size and CPU-time readings of
+//! other processes from `/proc`.
+//!
+//! Percentiles use the nearest-rank method on the sorted samples (no interpolation, no
+//! histogram buckets), so every reported value is a time that was actually observed.
+
+use serde::{Deserialize, Serialize};
+
+/// A distribution summary, in microseconds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    pub count: usize,
+    pub mean: f64,
+    pub min: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+/// Summarizes nanosecond samples (sorted in place) into microseconds.
+pub fn summarize(samples: &mut [u64]) -> Summary {
+    if samples.is_empty() {
+        return Summary::default();
+    }
+    samples.sort_unstable();
+    let us = |ns: u64| ns as f64 / 1000.0;
+    let total: u128 = samples.iter().map(|&s| u128::from(s)).sum();
+    Summary {
+        count: samples.len(),
+        mean: total as f64 / samples.len() as f64 / 1000.0,
+        min: us(samples[0]),
+        p50: us(nearest_rank(samples, 0.50)),
+        p90: us(nearest_rank(samples, 0.90)),
+        p99: us(nearest_rank(samples, 0.99)),
+        p999: us(nearest_rank(samples, 0.999)),
+        max: us(samples[samples.len() - 1]),
+    }
+}
+
+/// The smallest sample with at least `q` of all samples at or below it. `sorted` is non-empty.
+fn nearest_rank(sorted: &[u64], q: f64) -> u64 {
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// The summed resident set size of `pids` in KiB, or `None` when one cannot be read.
+pub fn rss_kib(pids: &[u32]) -> Option<u64> {
+    pids.iter().map(|pid| single_rss_kib(*pid)).sum()
+}
+
+fn single_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Linux reports process CPU time in clock ticks of `USER_HZ`, which is 100 on every
+/// architecture the benchmark runs on (`getconf CLK_TCK`).
+const USER_HZ: f64 = 100.0;
+
+/// User plus system CPU seconds used so far by `pids` (all their threads, exited ones included),
+/// or `None` when one cannot be read. Resolution: 10 ms.
+pub fn cpu_secs(pids: &[u32]) -> Option<f64> {
+    pids.iter().map(|pid| single_cpu_secs(*pid)).sum()
+}
+
+fn single_cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; the fields after its closing ')' are plain.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / USER_HZ)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let mut samples: Vec<u64> = (1..=1000).rev().map(|i| i * 1000).collect();
+        let s = summarize(&mut samples);
+        assert_eq!(s.count, 1000);
+        assert_eq!(s.min, 1.0);
+        assert_eq!(s.p50, 500.0);
+        assert_eq!(s.p99, 990.0);
+        assert_eq!(s.p999, 999.0);
+        assert_eq!(s.max, 1000.0);
+        assert!((s.mean - 500.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn single_sample_and_empty() {
+        assert_eq!(summarize(&mut [7000]).p99, 7.0);
+        assert_eq!(summarize(&mut []), Summary::default());
+    }
+
+    #[test]
+    fn reads_own_cpu_time() {
+        let me = std::process::id();
+        let start = cpu_secs(&[me]).unwrap_or(-1.0);
+        let spin = std::time::Instant::now();
+        let mut x: u64 = 0;
+        while spin.elapsed() < std::time::Duration::from_millis(50) {
+            x = x.wrapping_add(std::hint::black_box(1));
+        }
+        assert!(x > 0);
+        let end = cpu_secs(&[me]).unwrap_or(-1.0);
+        assert!(start >= 0.0 && end >= start + 0.02, "{start} → {end}");
+        assert_eq!(cpu_secs(&[me, u32::MAX]), None);
+    }
+
+    #[test]
+    fn reads_own_rss() {
+        let me = std::process::id();
+        assert!(rss_kib(&[me]).unwrap_or(0) > 0);
+        assert_eq!(rss_kib(&[me, u32::MAX]), None);
+    }
+}
