@@ -125,7 +125,7 @@ if [ "$PEER" = 1 ]; then
 fi
 
 say "building release binaries"
-cargo build --release -p codex-convert-proxy -p bench-upstream -p bench-driver
+cargo build --release -p codex-convert-proxy -p ccp-bench-upstream -p ccp-bench-driver
 BIN=target/release
 DRIVER=("${PIN_LOAD[@]}" "$BIN/bench-driver")
 
@@ -178,6 +178,8 @@ drive() { # name side driver-run-args...
   local name=$1 side=$2; shift 2
   local pid_var="PID_$side"
   if [ -n "${!pid_var}" ]; then set -- "$@" --pid "${!pid_var}"; fi
+  # Everything but the floor runs on the proxy's core: record what else ran there.
+  if [ "$side" != floor ] && [ "${#PIN_PROXY[@]}" -gt 0 ]; then set -- "$@" --core 0; fi
   # A wrong answer from the peer is a result to report, not a failure of the benchmark.
   if ! measure "${DRIVER[@]}" run --label "$name-$side" --out "$RUN_DIR/$name-$side.json" "$@" && [ "$side" != litellm ]; then
     FAILED+=("$name-$side")

@@ -133,6 +133,8 @@ pub fn report(args: &ReportArgs) -> Result<bool, BoxError> {
     md.push_str(&targets_table(&targets));
     md.push('\n');
     let _ = writeln!(md, "Correctness: {checks}");
+    md.push('\n');
+    let _ = writeln!(md, "{}", interference(&runs));
     for p in &problems {
         let _ = writeln!(md, "- **FAILED**: {p}");
     }
@@ -568,6 +570,46 @@ fn correctness(runs: &Runs) -> (String, Vec<String>) {
         let _ = write!(summary, " LiteLLM: {}", peer_notes.join("; "));
     }
     (summary, problems)
+}
+
+/// Names the runs during which other work used the measured core (over 5 % of the run) or the
+/// hypervisor stole time from it: their latency percentiles include that interference.
+fn interference(runs: &Runs) -> String {
+    let Ok(entries) = std::fs::read_dir(&runs.dir) else {
+        return String::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    let mut noisy = Vec::new();
+    let mut quiet = 0;
+    for name in names
+        .iter()
+        .filter(|n| n.ends_with(".json") && !n.ends_with(".wrk.json"))
+    {
+        let other = runs.num(name, "/core/other_busy");
+        let steal = runs.num(name, "/core/steal").unwrap_or(0.0);
+        match other {
+            Some(o) if o > 0.05 || steal > 0.05 => noisy.push(format!(
+                "{} ({:.0} % other work, {:.0} % stolen)",
+                name.trim_end_matches(".json"),
+                o * 100.0,
+                steal * 100.0
+            )),
+            Some(_) => quiet += 1,
+            None => {}
+        }
+    }
+    if noisy.is_empty() {
+        format!("Interference: none of the {quiet} runs on the measured core saw other work above 5 % of the core.")
+    } else {
+        format!(
+            "Interference: in these runs other processes used the measured core (or the hypervisor stole it), \
+             so their tails are not the proxy's alone: {}. {quiet} runs were quiet.",
+            noisy.join(", ")
+        )
+    }
 }
 
 fn fmt(v: Option<f64>, unit: &str) -> String {

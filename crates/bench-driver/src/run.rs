@@ -26,7 +26,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use crate::check::{check_answer, Kind, SseSplitter};
-use crate::stats::{cpu_secs, rss_kib, summarize, Summary};
+use crate::stats::{core_times, cpu_secs, rss_kib, summarize, Summary};
 
 pub type BoxError = Box<dyn Error + Send + Sync>;
 
@@ -79,6 +79,10 @@ pub struct RunArgs {
     /// Processes whose summed RSS and CPU time to record: the proxy or peer under test (repeatable).
     #[arg(long = "pid")]
     pub pids: Vec<u32>,
+    /// The CPU the process under test is pinned to: the run records how busy it was with other
+    /// work (anything but `--pid`) and how much time the hypervisor stole from it.
+    #[arg(long)]
+    pub core: Option<usize>,
     /// Wait this long after the run before the last RSS reading.
     #[arg(long, default_value_t = 2000)]
     pub settle_ms: u64,
@@ -123,6 +127,7 @@ pub struct RunReport {
     pub check_failure_samples: Vec<String>,
     pub rss: Option<RssReport>,
     pub cpu: Option<CpuReport>,
+    pub core: Option<CoreReport>,
 }
 
 /// CPU time the measured processes used during the run (warm-up included).
@@ -133,6 +138,17 @@ pub struct CpuReport {
     pub cores_busy: f64,
     /// `secs` over the requests sent (warm-up included), in microseconds.
     pub us_per_request: f64,
+}
+
+/// What else ran on the measured core during the run; high values mean noisy numbers.
+#[derive(Debug, Serialize)]
+pub struct CoreReport {
+    pub core: usize,
+    /// Busy time of the core not spent in `--pid` (other processes, interrupts), over the run's
+    /// wall-clock time: 0.0 = nothing else ran, 1.0 = something else kept it busy throughout.
+    pub other_busy: Option<f64>,
+    /// Stolen time over wall-clock time.
+    pub steal: f64,
 }
 
 /// Resident set readings, KiB.
@@ -249,6 +265,7 @@ pub async fn run(args: RunArgs) -> Result<RunReport, BoxError> {
     let cpu_before = (!args.pids.is_empty())
         .then(|| cpu_secs(&args.pids))
         .flatten();
+    let core_before = args.core.and_then(core_times);
     let sampler = (!args.pids.is_empty()).then(|| {
         let (pids, shared) = (args.pids.clone(), shared.clone());
         tokio::spawn(async move {
@@ -297,6 +314,7 @@ pub async fn run(args: RunArgs) -> Result<RunReport, BoxError> {
     let cpu_after = (!args.pids.is_empty())
         .then(|| cpu_secs(&args.pids))
         .flatten();
+    let core_after = args.core.and_then(core_times);
     if let Some(sampler) = sampler {
         tokio::time::sleep(Duration::from_millis(args.settle_ms)).await;
         sampler.abort();
@@ -327,6 +345,19 @@ pub async fn run(args: RunArgs) -> Result<RunReport, BoxError> {
             0.0
         },
     });
+    let core = args
+        .core
+        .zip(core_before.zip(core_after))
+        .map(|(core, (before, after))| {
+            let busy = after.busy - before.busy;
+            let own = cpu_before.zip(cpu_after).map(|(b, a)| a - b);
+            let per_sec = |v: f64| if elapsed > 0.0 { v / elapsed } else { 0.0 };
+            CoreReport {
+                core,
+                other_busy: own.map(|own| per_sec((busy - own).max(0.0))),
+                steal: per_sec(after.steal - before.steal),
+            }
+        });
     let rss = (!args.pids.is_empty()).then(|| RssReport {
         before_kib: rss_before,
         peak_kib: Some(shared.peak_kib.load(Ordering::Relaxed)).filter(|&k| k > 0),
@@ -367,6 +398,7 @@ pub async fn run(args: RunArgs) -> Result<RunReport, BoxError> {
         check_failure_samples,
         rss,
         cpu,
+        core,
     })
 }
 

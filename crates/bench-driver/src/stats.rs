@@ -79,6 +79,35 @@ fn single_cpu_secs(pid: u32) -> Option<f64> {
     Some((utime + stime) / USER_HZ)
 }
 
+/// Busy and stolen time of one CPU so far, in seconds (from `/proc/stat`, `USER_HZ` ticks).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CoreTimes {
+    /// user + nice + system + irq + softirq.
+    pub busy: f64,
+    /// Time the hypervisor ran something else while this virtual CPU wanted to run.
+    pub steal: f64,
+}
+
+/// The busy and stolen time of CPU `core`, or `None` when `/proc/stat` has no such line.
+pub fn core_times(core: usize) -> Option<CoreTimes> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let label = format!("cpu{core}");
+    let line = stat
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(label.as_str()))?;
+    let ticks: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal …
+    let at = |i: usize| ticks.get(i).copied().unwrap_or(0.0);
+    Some(CoreTimes {
+        busy: (at(0) + at(1) + at(2) + at(5) + at(6)) / USER_HZ,
+        steal: at(7) / USER_HZ,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +144,13 @@ mod tests {
         let end = cpu_secs(&[me]).unwrap_or(-1.0);
         assert!(start >= 0.0 && end >= start + 0.02, "{start} → {end}");
         assert_eq!(cpu_secs(&[me, u32::MAX]), None);
+    }
+
+    #[test]
+    fn reads_core_times() {
+        let t = core_times(0);
+        assert!(t.is_some_and(|t| t.busy > 0.0 && t.steal >= 0.0), "{t:?}");
+        assert_eq!(core_times(100_000), None);
     }
 
     #[test]
