@@ -95,7 +95,7 @@ pub fn responses_request_to_chat(
         max_completion_tokens: None,
         temperature: req.temperature,
         top_p: req.top_p,
-        stop: req.extra.get("stop").filter(|s| is_valid_stop(s)).cloned(),
+        stop: req.stop.as_ref().filter(|s| is_valid_stop(s)).cloned(),
         tool_choice: if has_tools {
             req.tool_choice
                 .as_ref()

@@ -181,8 +181,8 @@ pub fn parse_chat_data(data: &str) -> ChatData {
 
 fn chunk_is_error(chunk: &ChatChunk) -> bool {
     chunk.error.is_some()
-        || chunk.extra.get("object").and_then(Value::as_str) == Some("error")
-        || chunk.extra.get("base_resp").is_some_and(base_resp_failed)
+        || chunk.object.as_ref().and_then(Value::as_str) == Some("error")
+        || chunk.base_resp.as_ref().is_some_and(base_resp_failed)
 }
 
 /// True for the error payloads providers send in place of an answer: `{"error": …}` (non-null),

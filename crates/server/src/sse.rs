@@ -6,7 +6,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 use ccp_gateway::pipeline::EventStream;
-use ccp_types::events::{ResponseEvent, Sequenced};
+use ccp_types::events::ResponseEvent;
 use futures_util::StreamExt as _;
 
 /// `event: <type>\ndata: <json>\n\n` for one event.
@@ -15,14 +15,9 @@ pub fn frame(event: &ResponseEvent, sequence_number: u64) -> Bytes {
     buf.extend_from_slice(b"event: ");
     buf.extend_from_slice(event.kind().as_bytes());
     buf.extend_from_slice(b"\ndata: ");
-    if serde_json::to_writer(
-        &mut buf,
-        &Sequenced {
-            event,
-            sequence_number,
-        },
-    )
-    .is_err()
+    if event
+        .write_sequenced_json(&mut buf, sequence_number)
+        .is_err()
     {
         buf.truncate(0);
         buf.extend_from_slice(b"event: response.failed\ndata: {\"type\":\"response.failed\"}");

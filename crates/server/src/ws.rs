@@ -17,7 +17,7 @@ use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use axum::http::HeaderMap;
 use ccp_gateway::pipeline::new_response_id;
 use ccp_gateway::{Gateway, GatewayError, GatewayResponse};
-use ccp_types::events::{ResponseEvent, ResponseObject, ResponseStatus, Sequenced};
+use ccp_types::events::{ResponseEvent, ResponseObject, ResponseStatus};
 use futures_util::StreamExt as _;
 use serde_json::{json, Map, Value};
 
@@ -282,11 +282,11 @@ async fn send_event(
     ev: &ResponseEvent,
     seq: u64,
 ) -> Result<(), axum::Error> {
-    let text = serde_json::to_string(&Sequenced {
-        event: ev,
-        sequence_number: seq,
-    })
-    .unwrap_or_default();
+    let mut buf = Vec::with_capacity(256);
+    let text = match ev.write_sequenced_json(&mut buf, seq) {
+        Ok(()) => String::from_utf8(buf).unwrap_or_default(),
+        Err(_) => String::new(),
+    };
     socket.send(Message::Text(Utf8Bytes::from(text))).await
 }
 

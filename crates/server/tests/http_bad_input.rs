@@ -70,7 +70,7 @@ fn cases() -> Vec<Case> {
             b"{\"model\": \"\xff\xfe\", \"input\": \"hi\"}",
             "invalid",
         ),
-        raw("non-object body", b"[1, 2, 3]", "invalid type"),
+        raw("non-object body", b"[1, 2, 3]", "must be a JSON object"),
         case(
             "stream is a string",
             json!({"model": "m", "input": "hi", "stream": "yes"}),

@@ -217,9 +217,13 @@ pub struct ChatChunk {
     /// In-band error payload (`{"error": {...}}` mid-stream).
     #[serde(default)]
     pub error: Option<Value>,
-    /// Everything else (`object`, `base_resp`, `system_fingerprint`, …).
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    /// `"chat.completion.chunk"`, or `"error"` for vLLM's in-band errors.
+    #[serde(default)]
+    pub object: Option<Value>,
+    /// MiniMax status (`{"status_code", "status_msg"}`; non-zero is an error).
+    #[serde(default)]
+    pub base_resp: Option<Value>,
+    // No `#[serde(flatten)]` catch-all: it would force serde's buffered slow path on every chunk.
 }
 
 /// One choice of a chunk.
@@ -358,8 +362,10 @@ pub struct ChatCompletion {
     pub usage: Option<ChatUsage>,
     #[serde(default)]
     pub error: Option<Value>,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    #[serde(default)]
+    pub object: Option<Value>,
+    #[serde(default)]
+    pub base_resp: Option<Value>,
 }
 
 /// One choice of a completion.
@@ -444,7 +450,8 @@ impl ChatCompletion {
             choices,
             usage: self.usage,
             error: self.error,
-            extra: self.extra,
+            object: self.object,
+            base_resp: self.base_resp,
         }
     }
 }

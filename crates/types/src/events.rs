@@ -419,6 +419,24 @@ impl ResponseEvent {
         }
     }
 
+    /// Appends the event's JSON with `sequence_number` as its last field. Equivalent to
+    /// serializing [`Sequenced`], but without serde's `flatten` machinery on the hot path.
+    pub fn write_sequenced_json(
+        &self,
+        out: &mut Vec<u8>,
+        sequence_number: u64,
+    ) -> serde_json::Result<()> {
+        serde_json::to_writer(&mut *out, self)?;
+        // An internally tagged enum always serializes as a JSON object, so the last byte is '}'.
+        if out.last() == Some(&b'}') {
+            out.pop();
+            out.extend_from_slice(b",\"sequence_number\":");
+            out.extend_from_slice(sequence_number.to_string().as_bytes());
+            out.push(b'}');
+        }
+        Ok(())
+    }
+
     /// True for the events that end a response.
     pub fn is_terminal(&self) -> bool {
         matches!(
@@ -430,10 +448,43 @@ impl ResponseEvent {
     }
 }
 
-/// An event with its `sequence_number`, as framed on the wire.
+/// An event with its `sequence_number`, as framed on the wire (see also
+/// [`ResponseEvent::write_sequenced_json`], which the writers use).
 #[derive(Debug, Serialize)]
 pub struct Sequenced<'a> {
     #[serde(flatten)]
     pub event: &'a ResponseEvent,
     pub sequence_number: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequenced_writer_matches_the_flattened_form() {
+        let events = [
+            ResponseEvent::Created {
+                response: Box::new(ResponseObject::new("resp_1".into(), "m".into(), 7)),
+            },
+            ResponseEvent::OutputTextDelta {
+                item_id: "msg_1".into(),
+                output_index: 0,
+                content_index: 0,
+                delta: "h\u{e9}\"llo}".into(),
+                logprobs: vec![],
+            },
+        ];
+        for (n, ev) in events.iter().enumerate() {
+            let mut out = Vec::new();
+            ev.write_sequenced_json(&mut out, n as u64 + 41).unwrap();
+            let fast: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            let slow = serde_json::to_value(Sequenced {
+                event: ev,
+                sequence_number: n as u64 + 41,
+            })
+            .unwrap();
+            assert_eq!(fast, slow);
+        }
+    }
 }

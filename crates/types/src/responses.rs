@@ -1,13 +1,13 @@
 //! Responses API request types (`POST /v1/responses`), as Codex and the OpenAI SDK send them.
 //!
-//! Parsing is lenient about what may vary between client versions (unknown top-level fields land
-//! in `extra`, unknown item, part and tool types become `Other`, a message without `type` is a
+//! Parsing is lenient about what may vary between client versions (unknown top-level fields are
+//! ignored, unknown item, part and tool types become `Other`, a message without `type` is a
 //! message) and strict about what the conversion needs (a `function_call` without `call_id` is an
 //! error naming its path). [`parse_request`] is the one entry point; its errors carry the JSON path.
 
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// A Responses API request body.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -44,10 +44,12 @@ pub struct ResponsesRequest {
     pub store: Option<bool>,
     #[serde(default)]
     pub prompt_cache_key: Option<String>,
-    /// Everything else (`client_metadata`, `include`, `metadata`, `truncation`, `service_tier`,
-    /// `stream_options`, `generate`, …). Never forwarded upstream wholesale.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    /// Stop sequences (not a Responses field, but generic clients send it).
+    #[serde(default)]
+    pub stop: Option<Value>,
+    // Everything else (`client_metadata`, `include`, `metadata`, `truncation`, `service_tier`,
+    // `stream_options`, `generate`, …) is ignored: never forwarded upstream. No catch-all map:
+    // `#[serde(flatten)]` would make every request parse go through serde's buffered slow path.
 }
 
 /// `input`: a plain string (one user message) or a list of items.
@@ -382,8 +384,6 @@ pub struct ReasoningParam {
     pub effort: Option<String>,
     #[serde(default)]
     pub summary: Option<String>,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
 }
 
 /// A tool declared in `tools`.
@@ -473,6 +473,30 @@ impl std::fmt::Display for BodyError {
 
 /// Parses a Responses request body. Errors name the JSON path (`input[3].call_id`, `tools[2]`).
 pub fn parse_request(body: &[u8]) -> Result<ResponsesRequest, BodyError> {
+    // serde's derived structs also accept JSON arrays (positionally); a body must be an object.
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        None => {
+            return Err(BodyError {
+                path: String::new(),
+                message: "malformed JSON body: the body is empty; send a JSON object".into(),
+            })
+        }
+        Some(_) => {
+            let kind = match serde_json::from_slice::<Value>(body) {
+                Ok(v) => json_kind(&v),
+                Err(_) => "malformed JSON",
+            };
+            return Err(BodyError {
+                path: String::new(),
+                message: format!("the request body must be a JSON object, found {kind}"),
+            });
+        }
+    }
+    // Fast path: path tracking costs on every field, so it only runs to explain a failure.
+    if let Ok(r) = serde_json::from_slice::<ResponsesRequest>(body) {
+        return Ok(r);
+    }
     let de = &mut serde_json::Deserializer::from_slice(body);
     match serde_path_to_error::deserialize::<_, ResponsesRequest>(de) {
         Ok(r) => Ok(r),
@@ -628,6 +652,14 @@ mod tests {
         let e = parse_request(br#"{"model":"m","input":7}"#).unwrap_err();
         assert_eq!(e.path, "input");
         assert!(!e.message.contains("input:"), "no doubled prefix: {e}");
+    }
+
+    #[test]
+    fn non_object_bodies_are_rejected() {
+        for body in [&b"[\"m\"]"[..], b"\"x\"", b"  7", b"", b"   "] {
+            let e = parse_request(body).unwrap_err();
+            assert!(e.message.contains("JSON object"), "{e}");
+        }
     }
 
     #[test]
