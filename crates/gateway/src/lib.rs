@@ -6,6 +6,7 @@
 //! (`response.completed` or `response.failed`); no upstream key ever appears in an error, a log
 //! line or a response.
 
+mod access_log;
 pub mod config;
 pub mod error;
 pub mod mock;
@@ -13,6 +14,7 @@ pub mod pipeline;
 pub mod redact;
 pub mod routing;
 pub mod upstream;
+mod upstream_stream;
 
 pub use error::GatewayError;
-pub use pipeline::{Gateway, GatewayResponse, IncomingRequest};
+pub use pipeline::{Gateway, GatewayResponse};

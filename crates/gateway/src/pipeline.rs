@@ -14,20 +14,22 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use ccp_convert::request::{responses_request_to_chat, RequestOptions};
 use ccp_convert::stream::{chat_completion_to_response, ChatToResponses, StreamContext};
-use ccp_providers::sse::{is_error_payload, parse_chat_data, ChatData, SseDecoder, SseItem};
-use ccp_types::chat::{ChatChunk, ChatCompletion, ChatRequest};
+use ccp_providers::sse::SseDecoder;
+use ccp_types::chat::ChatRequest;
 use ccp_types::events::{ResponseEvent, ResponseObject, ResponseStatus};
 use ccp_types::responses::{parse_request, ResponsesRequest};
 use futures_util::Stream;
 use reqwest::header::HeaderMap;
 
+use crate::access_log::RequestLog;
 use crate::config::{Backend, Config, Protocol};
-use ccp_providers::profile::{ErrorCode, ShapeContext};
+use ccp_providers::profile::ShapeContext;
 
-use crate::error::{map_upstream_failure, GatewayError, UpstreamFailure, DEFAULT_RETRY_AFTER_SECS};
+use crate::error::{GatewayError, UpstreamFailure};
 use crate::redact::Redactor;
 use crate::routing::Router;
 use crate::upstream::{UpstreamClient, UpstreamPolicy};
+use crate::upstream_stream::{parse_completion, FailureMapper, UpstreamStream};
 
 /// A stream of Responses events that always ends with one terminal event.
 pub type EventStream = Pin<Box<dyn Stream<Item = ResponseEvent> + Send>>;
@@ -38,14 +40,6 @@ pub enum GatewayResponse {
     Json(Box<ResponseObject>),
     /// A streaming answer.
     Stream(EventStream),
-}
-
-/// A request as the edge received it.
-#[derive(Debug, Clone)]
-pub struct IncomingRequest {
-    pub path: String,
-    pub headers: HeaderMap,
-    pub body: Bytes,
 }
 
 /// A routed, parsed request ready to execute.
@@ -248,12 +242,6 @@ impl Gateway {
         }
     }
 
-    /// `prepare` + `execute`.
-    pub async fn handle(&self, req: IncomingRequest) -> Result<GatewayResponse, GatewayError> {
-        let prepared = self.prepare(&req.path, &req.headers, &req.body)?;
-        self.execute(prepared).await
-    }
-
     async fn upstream_json(
         &self,
         client: &UpstreamClient,
@@ -376,224 +364,6 @@ impl Gateway {
     }
 }
 
-/// Maps upstream failures for one backend: its provider profile classifies the provider's own
-/// error bodies first, the generic mapping handles the rest; messages are redacted.
-struct FailureMapper {
-    config: Arc<Config>,
-    backend: usize,
-    redactor: Redactor,
-}
-
-impl FailureMapper {
-    fn map(&self, failure: &UpstreamFailure) -> GatewayError {
-        let backend = &self.config.backends[self.backend];
-        // The generic profile knows only statuses; the full classifier in `error` knows every
-        // provider's codes, so it decides for backends without a specific profile.
-        let profiled = backend.profile.id() != ccp_providers::profile::ProviderId::generic();
-        let classified = match failure {
-            _ if !profiled => None,
-            UpstreamFailure::Status {
-                status,
-                body,
-                retry_after,
-            } => {
-                let v = serde_json::from_str(body)
-                    .unwrap_or_else(|_| serde_json::Value::String(body.clone()));
-                backend
-                    .profile
-                    .classify_error(*status, &v)
-                    .map(|c| (c, *retry_after))
-            }
-            UpstreamFailure::InBand(payload) => backend
-                .profile
-                .classify_error(0, payload)
-                .map(|c| (c, None)),
-            _ => None,
-        };
-        let mapped = match classified {
-            // Key rejections get the generic message, which never echoes the provider's text.
-            Some((class, _)) if class.code == ErrorCode::InvalidApiKey => map_upstream_failure(
-                &backend.name,
-                &UpstreamFailure::Status {
-                    status: match failure {
-                        UpstreamFailure::Status { status, .. } => *status,
-                        _ => 401,
-                    },
-                    body: String::new(),
-                    retry_after: None,
-                },
-            ),
-            Some((class, header_retry)) => {
-                let mut message =
-                    format!("backend `{}`: {}", backend.name, class.message.trim_end());
-                if !message.ends_with(['.', '!', '?', '。']) {
-                    message.push('.');
-                }
-                if class.code == ErrorCode::RateLimitExceeded
-                    && !message.to_lowercase().contains("try again in")
-                {
-                    let secs = header_retry
-                        .or(class.retry_after_secs)
-                        .unwrap_or(DEFAULT_RETRY_AFTER_SECS);
-                    message.push_str(&format!(" Please try again in {secs}s."));
-                }
-                GatewayError::Upstream {
-                    status: class.code.http_status(),
-                    code: class.code.as_str().to_owned(),
-                    message,
-                }
-            }
-            None => map_upstream_failure(&backend.name, failure),
-        };
-        match mapped {
-            GatewayError::Upstream {
-                status,
-                code,
-                message,
-            } => GatewayError::Upstream {
-                status,
-                code,
-                message: self.redactor.redact(&message).into_owned(),
-            },
-            other => other,
-        }
-    }
-}
-
-/// State of one upstream stream being converted.
-struct UpstreamStream {
-    machine: ChatToResponses,
-    out: VecDeque<ResponseEvent>,
-    resp: reqwest::Response,
-    decoder: SseDecoder,
-    /// Some when the upstream answered JSON to a streaming request (collected whole).
-    json_fallback: Option<Vec<u8>>,
-    mapper: FailureMapper,
-    policy: UpstreamPolicy,
-    /// When the client's request arrived: the total timeout counts from here.
-    started: Instant,
-    /// When the upstream last sent a data event (comments do not count): the idle timeout.
-    last_event: Instant,
-    /// When an event last went to the client: keep-alives are due `keepalive_interval` after.
-    last_sent: Instant,
-    done: bool,
-    log: Option<RequestLog>,
-}
-
-impl UpstreamStream {
-    /// Reads until at least one event is queued or the stream is done.
-    async fn fill(&mut self) {
-        while self.out.is_empty() && !self.done {
-            let now = Instant::now();
-            let total_deadline = self.started + self.policy.total;
-            let idle_deadline = self.last_event + self.policy.idle;
-            let keepalive_deadline = self.last_sent + self.policy.keepalive_interval;
-            if now >= total_deadline {
-                self.fail(UpstreamFailure::Timeout("total"));
-                return;
-            }
-            if now >= idle_deadline {
-                self.fail(UpstreamFailure::Timeout("idle"));
-                return;
-            }
-            if now >= keepalive_deadline && !self.machine.is_finished() {
-                // Codex's idle timer is reset only by parsed events, not SSE comments, so
-                // upstream silence (or comment-only keep-alives) is bridged with events.
-                self.last_sent = now;
-                self.out.push_back(self.machine.keepalive());
-                return;
-            }
-            let next = total_deadline.min(idle_deadline).min(keepalive_deadline);
-            match tokio::time::timeout_at(next.into(), self.resp.chunk()).await {
-                Err(_) => {}
-                Ok(Err(e)) => {
-                    self.fail(UpstreamFailure::Disconnected(e.to_string()));
-                    return;
-                }
-                Ok(Ok(None)) => {
-                    self.end_of_body();
-                    return;
-                }
-                Ok(Ok(Some(bytes))) => {
-                    if let Some(buf) = &mut self.json_fallback {
-                        self.last_event = Instant::now();
-                        buf.extend_from_slice(&bytes);
-                        continue;
-                    }
-                    for item in self.decoder.push(&bytes) {
-                        if matches!(item, SseItem::Event(_)) {
-                            self.last_event = Instant::now();
-                        }
-                        self.on_item(item);
-                        if self.done {
-                            return;
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    fn on_item(&mut self, item: SseItem) {
-        let SseItem::Event(ev) = item else { return };
-        match parse_chat_data(&ev.data) {
-            ChatData::Done => {
-                let evs = self.machine.finish();
-                self.out.extend(evs);
-                self.done = true;
-            }
-            ChatData::Chunk(chunk) => self.push_chunk(chunk),
-            ChatData::Error(payload) => self.fail(UpstreamFailure::InBand(payload)),
-            ChatData::Malformed(detail) => self.fail(UpstreamFailure::Protocol(format!(
-                "malformed upstream event: {detail}"
-            ))),
-        }
-    }
-
-    fn push_chunk(&mut self, chunk: ChatChunk) {
-        let evs = self.machine.push(chunk);
-        self.out.extend(evs);
-        if self.machine.is_finished() {
-            self.done = true;
-        }
-    }
-
-    fn end_of_body(&mut self) {
-        if let Some(buf) = self.json_fallback.take() {
-            match parse_completion(&buf) {
-                Ok(c) => {
-                    self.push_chunk(c.into_chunk());
-                    let evs = self.machine.finish();
-                    self.out.extend(evs);
-                }
-                Err(f) => self.fail(f),
-            }
-            self.done = true;
-            return;
-        }
-        for item in self.decoder.finish() {
-            self.on_item(item);
-            if self.done {
-                return;
-            }
-        }
-        // EOF without [DONE]: the machine decides (a missing finish_reason is a truncated answer).
-        let evs = self.machine.finish();
-        self.out.extend(evs);
-        self.done = true;
-    }
-
-    fn fail(&mut self, f: UpstreamFailure) {
-        let e = self.mapper.map(&f);
-        if let Some(log) = &self.log {
-            log.error(&e);
-        }
-        let evs = self.machine.fail(e.code(), &e.to_string());
-        self.out.extend(evs);
-        self.done = true;
-    }
-}
-
 fn mock_stream(chat: &ChatRequest, ctx: StreamContext, log: RequestLog) -> EventStream {
     let mut machine = ChatToResponses::new(ctx);
     let mut out: VecDeque<ResponseEvent> = machine.start().into();
@@ -617,84 +387,6 @@ fn finished_stream(out: VecDeque<ResponseEvent>, log: RequestLog) -> EventStream
 }
 
 use futures_util::StreamExt as _;
-
-/// One log line per request, written when the answer is complete.
-struct RequestLog {
-    backend: String,
-    model: String,
-    upstream_model: String,
-    started: Instant,
-    log_body: bool,
-    redactor: Redactor,
-}
-
-impl RequestLog {
-    fn finish_event(&self, ev: &ResponseEvent) {
-        match ev {
-            ResponseEvent::Completed { response } | ResponseEvent::Incomplete { response } => {
-                self.finish(response, 200)
-            }
-            ResponseEvent::Failed { response } => self.finish(response, 200),
-            _ => {}
-        }
-    }
-
-    fn finish(&self, resp: &ResponseObject, status: u16) {
-        let usage = resp.usage.clone().unwrap_or_default();
-        let outcome = match resp.status {
-            ResponseStatus::Completed => "completed",
-            ResponseStatus::Incomplete => "incomplete",
-            ResponseStatus::Failed => "failed",
-            ResponseStatus::InProgress => "in_progress",
-        };
-        tracing::info!(
-            target: "ccp::access",
-            backend = %self.backend,
-            model = %self.model,
-            upstream_model = %self.upstream_model,
-            status,
-            outcome,
-            error_code = resp.error.as_ref().map(|e| e.code.as_str()).unwrap_or(""),
-            duration_ms = self.started.elapsed().as_millis() as u64,
-            input_tokens = usage.input_tokens,
-            cached_tokens = usage.input_tokens_details.cached_tokens,
-            output_tokens = usage.output_tokens,
-            reasoning_tokens = usage.output_tokens_details.reasoning_tokens,
-            "request finished"
-        );
-        if self.log_body {
-            let body = serde_json::to_string(&resp.output).unwrap_or_default();
-            tracing::info!(backend = %self.backend, response_output = %self.redactor.redact(&body), "response body");
-        }
-    }
-
-    fn error(&self, e: &GatewayError) {
-        tracing::error!(
-            target: "ccp::access",
-            backend = %self.backend,
-            model = %self.model,
-            status = e.status(),
-            code = e.code(),
-            duration_ms = self.started.elapsed().as_millis() as u64,
-            error = %self.redactor.redact(&e.to_string()),
-            "upstream failure"
-        );
-    }
-}
-
-/// A whole JSON answer: a chat completion, or one of the error payloads providers send with 200.
-fn parse_completion(bytes: &[u8]) -> Result<ChatCompletion, UpstreamFailure> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
-        UpstreamFailure::Protocol(format!(
-            "expected an SSE stream or a chat completion JSON body: {e}"
-        ))
-    })?;
-    if is_error_payload(&value) {
-        return Err(UpstreamFailure::InBand(value));
-    }
-    serde_json::from_value(value)
-        .map_err(|e| UpstreamFailure::Protocol(format!("not a chat completion: {e}")))
-}
 
 fn serialize(chat: &ChatRequest) -> Result<Bytes, GatewayError> {
     serde_json::to_vec(chat).map(Bytes::from).map_err(|e| {

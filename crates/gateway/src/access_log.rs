@@ -1,0 +1,73 @@
+//! The access log: one line per request with backend, model, status, duration and token usage,
+//! written when the answer is complete; bodies too when `log_body` is on (always redacted).
+
+use std::time::Instant;
+
+use ccp_types::events::{ResponseEvent, ResponseObject, ResponseStatus};
+
+use crate::error::GatewayError;
+use crate::redact::Redactor;
+
+/// One log line per request, written when the answer is complete.
+pub(crate) struct RequestLog {
+    pub(crate) backend: String,
+    pub(crate) model: String,
+    pub(crate) upstream_model: String,
+    pub(crate) started: Instant,
+    pub(crate) log_body: bool,
+    pub(crate) redactor: Redactor,
+}
+
+impl RequestLog {
+    pub(crate) fn finish_event(&self, ev: &ResponseEvent) {
+        match ev {
+            ResponseEvent::Completed { response } | ResponseEvent::Incomplete { response } => {
+                self.finish(response, 200)
+            }
+            ResponseEvent::Failed { response } => self.finish(response, 200),
+            _ => {}
+        }
+    }
+
+    pub(crate) fn finish(&self, resp: &ResponseObject, status: u16) {
+        let usage = resp.usage.clone().unwrap_or_default();
+        let outcome = match resp.status {
+            ResponseStatus::Completed => "completed",
+            ResponseStatus::Incomplete => "incomplete",
+            ResponseStatus::Failed => "failed",
+            ResponseStatus::InProgress => "in_progress",
+        };
+        tracing::info!(
+            target: "ccp::access",
+            backend = %self.backend,
+            model = %self.model,
+            upstream_model = %self.upstream_model,
+            status,
+            outcome,
+            error_code = resp.error.as_ref().map(|e| e.code.as_str()).unwrap_or(""),
+            duration_ms = self.started.elapsed().as_millis() as u64,
+            input_tokens = usage.input_tokens,
+            cached_tokens = usage.input_tokens_details.cached_tokens,
+            output_tokens = usage.output_tokens,
+            reasoning_tokens = usage.output_tokens_details.reasoning_tokens,
+            "request finished"
+        );
+        if self.log_body {
+            let body = serde_json::to_string(&resp.output).unwrap_or_default();
+            tracing::info!(backend = %self.backend, response_output = %self.redactor.redact(&body), "response body");
+        }
+    }
+
+    pub(crate) fn error(&self, e: &GatewayError) {
+        tracing::error!(
+            target: "ccp::access",
+            backend = %self.backend,
+            model = %self.model,
+            status = e.status(),
+            code = e.code(),
+            duration_ms = self.started.elapsed().as_millis() as u64,
+            error = %self.redactor.redact(&e.to_string()),
+            "upstream failure"
+        );
+    }
+}
