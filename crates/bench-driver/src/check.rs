@@ -153,7 +153,10 @@ pub fn check_answer(kind: Kind, body: &[u8], expected: &str) -> Result<(), Strin
         Kind::ResponsesSse | Kind::ResponsesWs => {
             let mut content = String::new();
             let mut last_type = String::new();
-            for data in text.split("\n\n").filter_map(event_data) {
+            // Some servers end a Responses stream with the Chat-style `[DONE]` sentinel too;
+            // it carries nothing, so it is skipped rather than counted against them.
+            let events = text.split("\n\n").filter_map(event_data);
+            for data in events.filter(|d| d.trim() != "[DONE]") {
                 let v: Value = serde_json::from_str(&data)
                     .map_err(|e| format!("event is not JSON: {e}: {data}"))?;
                 let ty = v["type"].as_str().unwrap_or_default();
@@ -238,5 +241,10 @@ mod tests {
         );
         let cut = &sse[..sse.find("event: response.completed").unwrap_or(0)];
         assert!(check_answer(Kind::ResponsesSse, cut.as_bytes(), "Hi there").is_err());
+        let with_done = format!("{sse}data: [DONE]\n\n");
+        assert_eq!(
+            check_answer(Kind::ResponsesSse, with_done.as_bytes(), "Hi there"),
+            Ok(())
+        );
     }
 }

@@ -515,6 +515,7 @@ fn targets(runs: &Runs, rows: &[Row]) -> Vec<Target> {
 fn correctness(runs: &Runs) -> (String, Vec<String>) {
     let mut problems = Vec::new();
     let (mut checked, mut failed, mut peer_notes) = (0.0, 0.0, Vec::new());
+    let (mut peer_checked, mut peer_failed) = (0.0, 0.0);
     let Ok(entries) = std::fs::read_dir(&runs.dir) else {
         return ("no run directory".into(), vec!["no run directory".into()]);
     };
@@ -529,8 +530,14 @@ fn correctness(runs: &Runs) -> (String, Vec<String>) {
         let Some(run) = runs.get(name) else { continue };
         let num = |p: &str| run.pointer(p).and_then(Value::as_f64).unwrap_or(0.0);
         let (c, f, errors) = (num("/checked"), num("/check_failures"), num("/errors"));
-        checked += c;
-        failed += f;
+        let peer = name.contains("litellm");
+        if peer {
+            peer_checked += c;
+            peer_failed += f;
+        } else {
+            checked += c;
+            failed += f;
+        }
         let samples = run
             .pointer("/check_failure_samples")
             .map(Value::to_string)
@@ -539,7 +546,6 @@ fn correctness(runs: &Runs) -> (String, Vec<String>) {
             .pointer("/error_samples")
             .map(Value::to_string)
             .unwrap_or_default();
-        let peer = name.contains("litellm");
         if f > 0.0 || errors > 0.0 {
             let note = format!("{name}: {f} wrong answers of {c} checked {samples}; {errors} failed requests {error_samples}");
             if peer {
@@ -564,10 +570,18 @@ fn correctness(runs: &Runs) -> (String, Vec<String>) {
             ));
         }
     }
-    let mut summary =
-        format!("{checked} answers parsed and compared with the canned text, {failed} wrong.");
-    if !peer_notes.is_empty() {
-        let _ = write!(summary, " LiteLLM: {}", peer_notes.join("; "));
+    let mut summary = format!(
+        "{checked} answers of the floor, the nginx hop and the proxy parsed and compared with the \
+         canned text: {failed} wrong."
+    );
+    if peer_checked > 0.0 {
+        let _ = write!(
+            summary,
+            " LiteLLM: {peer_checked} checked, {peer_failed} wrong."
+        );
+    }
+    for note in &peer_notes {
+        let _ = write!(summary, "\n- LiteLLM {note}");
     }
     (summary, problems)
 }
