@@ -26,7 +26,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use crate::check::{check_answer, Kind, SseSplitter};
-use crate::stats::{core_times, cpu_secs, rss_kib, summarize, Summary};
+use crate::stats::{core_times, cpu_times, rss_kib, summarize, CpuTimes, Summary};
 
 pub type BoxError = Box<dyn Error + Send + Sync>;
 
@@ -138,6 +138,8 @@ pub struct CpuReport {
     pub cores_busy: f64,
     /// `secs` over the requests sent (warm-up included), in microseconds.
     pub us_per_request: f64,
+    /// The part of `secs` spent in the kernel (system calls, network stack).
+    pub system_share: f64,
 }
 
 /// What else ran on the measured core during the run; high values mean noisy numbers.
@@ -263,7 +265,7 @@ pub async fn run(args: RunArgs) -> Result<RunReport, BoxError> {
         .then(|| rss_kib(&args.pids))
         .flatten();
     let cpu_before = (!args.pids.is_empty())
-        .then(|| cpu_secs(&args.pids))
+        .then(|| cpu_times(&args.pids))
         .flatten();
     let core_before = args.core.and_then(core_times);
     let sampler = (!args.pids.is_empty()).then(|| {
@@ -312,7 +314,7 @@ pub async fn run(args: RunArgs) -> Result<RunReport, BoxError> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     let cpu_after = (!args.pids.is_empty())
-        .then(|| cpu_secs(&args.pids))
+        .then(|| cpu_times(&args.pids))
         .flatten();
     let core_after = args.core.and_then(core_times);
     if let Some(sampler) = sampler {
@@ -332,25 +334,30 @@ pub async fn run(args: RunArgs) -> Result<RunReport, BoxError> {
         }
     }
     let sent = all.ok + all.errors + all.warmed_up;
-    let cpu = cpu_before.zip(cpu_after).map(|(before, after)| CpuReport {
-        secs: after - before,
-        cores_busy: if elapsed > 0.0 {
-            (after - before) / elapsed
-        } else {
-            0.0
-        },
-        us_per_request: if sent > 0 {
-            (after - before) * 1e6 / sent as f64
-        } else {
-            0.0
-        },
-    });
+    let cpu = cpu_before
+        .zip(cpu_after)
+        .map(|(before, after): (CpuTimes, CpuTimes)| {
+            let secs = after.total() - before.total();
+            let system = after.system - before.system;
+            CpuReport {
+                secs,
+                cores_busy: if elapsed > 0.0 { secs / elapsed } else { 0.0 },
+                us_per_request: if sent > 0 {
+                    secs * 1e6 / sent as f64
+                } else {
+                    0.0
+                },
+                system_share: if secs > 0.0 { system / secs } else { 0.0 },
+            }
+        });
     let core = args
         .core
         .zip(core_before.zip(core_after))
         .map(|(core, (before, after))| {
             let busy = after.busy - before.busy;
-            let own = cpu_before.zip(cpu_after).map(|(b, a)| a - b);
+            let own = cpu_before
+                .zip(cpu_after)
+                .map(|(b, a)| a.total() - b.total());
             let per_sec = |v: f64| if elapsed > 0.0 { v / elapsed } else { 0.0 };
             CoreReport {
                 core,

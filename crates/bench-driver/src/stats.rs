@@ -62,13 +62,32 @@ fn single_rss_kib(pid: u32) -> Option<u64> {
 /// architecture the benchmark runs on (`getconf CLK_TCK`).
 const USER_HZ: f64 = 100.0;
 
-/// User plus system CPU seconds used so far by `pids` (all their threads, exited ones included),
-/// or `None` when one cannot be read. Resolution: 10 ms.
-pub fn cpu_secs(pids: &[u32]) -> Option<f64> {
-    pids.iter().map(|pid| single_cpu_secs(*pid)).sum()
+/// CPU seconds used so far, split into user space and kernel.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CpuTimes {
+    pub user: f64,
+    pub system: f64,
 }
 
-fn single_cpu_secs(pid: u32) -> Option<f64> {
+impl CpuTimes {
+    pub fn total(self) -> f64 {
+        self.user + self.system
+    }
+}
+
+/// CPU time used so far by `pids` (all their threads, exited ones included), or `None` when one
+/// cannot be read. Resolution: 10 ms.
+pub fn cpu_times(pids: &[u32]) -> Option<CpuTimes> {
+    pids.iter().try_fold(CpuTimes::default(), |sum, pid| {
+        let t = single_cpu_times(*pid)?;
+        Some(CpuTimes {
+            user: sum.user + t.user,
+            system: sum.system + t.system,
+        })
+    })
+}
+
+fn single_cpu_times(pid: u32) -> Option<CpuTimes> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces; the fields after its closing ')' are plain.
     let rest = &stat[stat.rfind(')')? + 1..];
@@ -76,7 +95,10 @@ fn single_cpu_secs(pid: u32) -> Option<f64> {
     // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / USER_HZ)
+    Some(CpuTimes {
+        user: utime / USER_HZ,
+        system: stime / USER_HZ,
+    })
 }
 
 /// Busy and stolen time of one CPU so far, in seconds (from `/proc/stat`, `USER_HZ` ticks).
@@ -134,16 +156,16 @@ mod tests {
     #[test]
     fn reads_own_cpu_time() {
         let me = std::process::id();
-        let start = cpu_secs(&[me]).unwrap_or(-1.0);
+        let start = cpu_times(&[me]).map_or(-1.0, CpuTimes::total);
         let spin = std::time::Instant::now();
         let mut x: u64 = 0;
         while spin.elapsed() < std::time::Duration::from_millis(50) {
             x = x.wrapping_add(std::hint::black_box(1));
         }
         assert!(x > 0);
-        let end = cpu_secs(&[me]).unwrap_or(-1.0);
+        let end = cpu_times(&[me]).map_or(-1.0, CpuTimes::total);
         assert!(start >= 0.0 && end >= start + 0.02, "{start} → {end}");
-        assert_eq!(cpu_secs(&[me, u32::MAX]), None);
+        assert_eq!(cpu_times(&[me, u32::MAX]), None);
     }
 
     #[test]
