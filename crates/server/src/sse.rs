@@ -9,30 +9,40 @@ use ccp_gateway::pipeline::EventStream;
 use ccp_types::events::ResponseEvent;
 use futures_util::StreamExt as _;
 
-/// `event: <type>\ndata: <json>\n\n` for one event.
-pub fn frame(event: &ResponseEvent, sequence_number: u64) -> Bytes {
-    let mut buf = Vec::with_capacity(256);
+/// Appends `event: <type>\ndata: <json>\n\n` for one event.
+pub fn write_frame(buf: &mut Vec<u8>, event: &ResponseEvent, sequence_number: u64) {
+    let start = buf.len();
     buf.extend_from_slice(b"event: ");
     buf.extend_from_slice(event.kind().as_bytes());
     buf.extend_from_slice(b"\ndata: ");
-    if event
-        .write_sequenced_json(&mut buf, sequence_number)
-        .is_err()
-    {
-        buf.truncate(0);
+    if event.write_sequenced_json(buf, sequence_number).is_err() {
+        buf.truncate(start);
         buf.extend_from_slice(b"event: response.failed\ndata: {\"type\":\"response.failed\"}");
     }
     buf.extend_from_slice(b"\n\n");
+}
+
+/// `event: <type>\ndata: <json>\n\n` for one event.
+pub fn frame(event: &ResponseEvent, sequence_number: u64) -> Bytes {
+    let mut buf = Vec::with_capacity(256);
+    write_frame(&mut buf, event, sequence_number);
     Bytes::from(buf)
 }
+
+/// Most events framed into one body chunk: events that are ready together (one upstream chunk
+/// often yields several) go out in one write instead of one write each.
+const MAX_EVENTS_PER_WRITE: usize = 64;
 
 /// A streaming HTTP response for an event stream.
 pub fn response(events: EventStream) -> Response {
     let mut seq: u64 = 0;
-    let body = events.map(move |ev| {
-        let f = frame(&ev, seq);
-        seq += 1;
-        Ok::<Bytes, std::convert::Infallible>(f)
+    let body = events.ready_chunks(MAX_EVENTS_PER_WRITE).map(move |batch| {
+        let mut buf = Vec::with_capacity(256 * batch.len());
+        for ev in &batch {
+            write_frame(&mut buf, ev, seq);
+            seq += 1;
+        }
+        Ok::<Bytes, std::convert::Infallible>(Bytes::from(buf))
     });
     let mut resp = Response::new(Body::from_stream(body));
     *resp.status_mut() = StatusCode::OK;
