@@ -638,11 +638,12 @@ fn fmt(v: Option<f64>, unit: &str) -> String {
 }
 
 fn fmt_ratio(r: &Row) -> String {
-    match (r.better, r.added(), r.ratio()) {
-        (Better::Lower, Some(a), _) if a <= 0.0 && r.litellm.is_some() => {
-            "∞ (proxy adds nothing measurable)".into()
-        }
-        (_, _, Some(x)) if x.is_finite() => format!("{x:.1}×"),
+    let with_floor = r.better == Better::Lower && r.floor.is_some();
+    match (with_floor, r.added(), r.litellm_added(), r.ratio()) {
+        // A ratio of two differences means something only when both sides add time.
+        (true, _, Some(l), _) if l <= 0.0 => "—".into(),
+        (true, Some(a), Some(_), _) if a <= 0.0 => "∞ (proxy adds nothing measurable)".into(),
+        (_, _, _, Some(x)) if x.is_finite() && x > 0.0 => format!("{x:.1}×"),
         _ => "—".into(),
     }
 }
@@ -766,6 +767,30 @@ mod tests {
         let t = row(None, Some(20000.0), Some(400.0), Better::Higher);
         assert_eq!(t.ratio(), Some(50.0));
         assert_eq!(row(Some(1.0), None, None, Better::Lower).added(), None);
+    }
+
+    #[test]
+    fn ratio_cells() {
+        assert_eq!(
+            fmt_ratio(&row(Some(50.0), Some(60.0), Some(1050.0), Better::Lower)),
+            "100.0×"
+        );
+        // LiteLLM below the floor (bursty gaps): no meaningful ratio.
+        assert_eq!(
+            fmt_ratio(&row(Some(50.0), Some(60.0), Some(40.0), Better::Lower)),
+            "—"
+        );
+        assert!(
+            fmt_ratio(&row(Some(50.0), Some(49.0), Some(90.0), Better::Lower)).starts_with('∞')
+        );
+        assert_eq!(
+            fmt_ratio(&row(None, Some(0.0), Some(36.0), Better::Lower)),
+            "—"
+        );
+        assert_eq!(
+            fmt_ratio(&row(None, Some(100.0), Some(2.0), Better::Higher)),
+            "50.0×"
+        );
     }
 
     #[test]
