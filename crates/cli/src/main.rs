@@ -11,6 +11,11 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
+// glibc's allocator keeps the memory of a burst (1,000 open streams) mapped for good; jemalloc
+// gives it back to the OS after the burst (measured in docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Serve the OpenAI Responses API (HTTP+SSE) in front of Chat Completions providers.
 #[derive(Debug, Parser)]
 #[command(name = "codex-convert-proxy", version, about)]

@@ -339,6 +339,7 @@ impl Gateway {
                     started,
                     last_event: Instant::now(),
                     last_sent: Instant::now(),
+                    timer: Box::pin(tokio::time::sleep(client.policy.keepalive_interval)),
                     done: false,
                     log: Some(log),
                 };

@@ -37,7 +37,7 @@ impl Default for UpstreamPolicy {
 #[derive(Clone)]
 pub struct UpstreamClient {
     client: reqwest::Client,
-    url: String,
+    url: reqwest::Url,
     auth: Option<HeaderValue>,
     pub policy: UpstreamPolicy,
 }
@@ -63,8 +63,13 @@ impl UpstreamClient {
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true)
             .user_agent(concat!("codex-convert-proxy/", env!("CARGO_PKG_VERSION")))
+            // Never follow a redirect: it would carry the backend's key to another URL.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("could not build the HTTP client: {e}"))?;
+        // Parsed once: reqwest would otherwise re-parse the URL string on every request.
+        let url =
+            reqwest::Url::parse(&url).map_err(|e| format!("invalid upstream url {url:?}: {e}"))?;
         let auth = if api_key.is_empty() {
             None
         } else {
@@ -84,7 +89,7 @@ impl UpstreamClient {
 
     /// The chat completions URL this client posts to.
     pub fn url(&self) -> &str {
-        &self.url
+        self.url.as_str()
     }
 
     /// POSTs the body, retrying retryable failures, and returns a 2xx response whose body has not
@@ -117,7 +122,7 @@ impl UpstreamClient {
     ) -> Result<reqwest::Response, UpstreamFailure> {
         let mut req = self
             .client
-            .post(&self.url)
+            .post(self.url.clone())
             .header(CONTENT_TYPE, "application/json")
             .header(
                 "accept",

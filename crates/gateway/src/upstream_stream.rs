@@ -122,6 +122,8 @@ pub(crate) struct UpstreamStream {
     pub(crate) last_event: Instant,
     /// When an event last went to the client: keep-alives are due `keepalive_interval` after.
     pub(crate) last_sent: Instant,
+    /// Wakes the stream for the nearest of the total, idle and keep-alive deadlines.
+    pub(crate) timer: std::pin::Pin<Box<tokio::time::Sleep>>,
     pub(crate) done: bool,
     pub(crate) log: Option<RequestLog>,
 }
@@ -149,18 +151,31 @@ impl UpstreamStream {
                 self.out.push_back(self.machine.keepalive());
                 return;
             }
-            let next = total_deadline.min(idle_deadline).min(keepalive_deadline);
-            match tokio::time::timeout_at(next.into(), self.resp.chunk()).await {
-                Err(_) => {}
-                Ok(Err(e)) => {
+            let next = tokio::time::Instant::from_std(
+                total_deadline.min(idle_deadline).min(keepalive_deadline),
+            );
+            // One long-lived timer, re-armed only when it fired or would fire too late: a fresh
+            // timer per read would register with (and wake) the timer driver for every chunk.
+            // Deadlines only move later as data arrives, so a stale early wake-up just loops.
+            if self.timer.is_elapsed() || self.timer.deadline() > next {
+                self.timer.as_mut().reset(next);
+            }
+            let read = tokio::select! {
+                biased;
+                read = self.resp.chunk() => Some(read),
+                () = &mut self.timer => None,
+            };
+            match read {
+                None => {}
+                Some(Err(e)) => {
                     self.fail(UpstreamFailure::Disconnected(e.to_string()));
                     return;
                 }
-                Ok(Ok(None)) => {
+                Some(Ok(None)) => {
                     self.end_of_body();
                     return;
                 }
-                Ok(Ok(Some(bytes))) => {
+                Some(Ok(Some(bytes))) => {
                     if let Some(buf) = &mut self.json_fallback {
                         self.last_event = Instant::now();
                         buf.extend_from_slice(&bytes);
