@@ -414,5 +414,5 @@ pub fn chat_completion_to_response(
     machine.start();
     machine.push(completion.into_chunk());
     machine.finish();
-    machine.response.clone()
+    machine.response
 }

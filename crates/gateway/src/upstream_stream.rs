@@ -257,6 +257,17 @@ impl UpstreamStream {
 
 /// A whole JSON answer: a chat completion, or one of the error payloads providers send with 200.
 pub(crate) fn parse_completion(bytes: &[u8]) -> Result<ChatCompletion, UpstreamFailure> {
+    // Fast path: a plain completion parses straight into the typed struct; anything that carries
+    // an error marker goes through the generic payload check below.
+    if let Ok(c) = serde_json::from_slice::<ChatCompletion>(bytes) {
+        let object_ok = match &c.object {
+            None => true,
+            Some(v) => v.as_str().is_some_and(|o| o != "error"),
+        };
+        if c.error.is_none() && object_ok && c.base_resp.is_none() && !c.choices.is_empty() {
+            return Ok(c);
+        }
+    }
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
         UpstreamFailure::Protocol(format!(
             "expected an SSE stream or a chat completion JSON body: {e}"
