@@ -100,35 +100,40 @@ impl SseDecoder {
     }
 
     fn end_line(&mut self, out: &mut Vec<SseItem>) {
-        let bytes = std::mem::take(&mut self.line);
-        let mut line = String::from_utf8_lossy(&bytes).into_owned();
-        if !self.started {
-            self.started = true;
-            if let Some(stripped) = line.strip_prefix('\u{feff}') {
-                line = stripped.to_owned();
+        // The line buffer is lent out and returned (keeping its capacity); valid UTF-8 — the
+        // normal case — is borrowed, not copied.
+        let mut bytes = std::mem::take(&mut self.line);
+        {
+            let text = String::from_utf8_lossy(&bytes);
+            let mut line: &str = &text;
+            if !self.started {
+                self.started = true;
+                line = line.strip_prefix('\u{feff}').unwrap_or(line);
             }
-        }
-        if line.is_empty() {
-            self.dispatch(out);
-            return;
-        }
-        let (field, value) = match line.split_once(':') {
-            Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
-            None => (line.as_str(), ""),
-        };
-        match field {
-            "" => out.push(SseItem::Comment(value.to_owned())),
-            "data" => {
-                if self.has_data {
-                    self.data.push('\n');
+            if line.is_empty() {
+                self.dispatch(out);
+            } else {
+                let (field, value) = match line.split_once(':') {
+                    Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
+                    None => (line, ""),
+                };
+                match field {
+                    "" => out.push(SseItem::Comment(value.to_owned())),
+                    "data" => {
+                        if self.has_data {
+                            self.data.push('\n');
+                        }
+                        self.data.push_str(value);
+                        self.has_data = true;
+                    }
+                    "event" => self.event = Some(value.to_owned()),
+                    // `id`, `retry` and unknown fields carry nothing a Chat stream needs.
+                    _ => {}
                 }
-                self.data.push_str(value);
-                self.has_data = true;
             }
-            "event" => self.event = Some(value.to_owned()),
-            // `id`, `retry` and unknown fields carry nothing a Chat stream needs.
-            _ => {}
         }
+        bytes.clear();
+        self.line = bytes;
     }
 
     fn dispatch(&mut self, out: &mut Vec<SseItem>) {
