@@ -239,6 +239,19 @@ pub(crate) fn classify_openai_codes(_status: u16, view: &ErrorView) -> Option<Er
 
 /// Shared detectors several profiles use.
 pub(crate) mod common {
+
+    /// The mapping for servers without codes of their own: a context overflow by its message,
+    /// everything else by status.
+    pub(crate) fn context_or_status(status: u16, error: &ErrorView) -> Option<ErrorClass> {
+        if is_context_overflow(error) {
+            return Some(ErrorClass::new(
+                ErrorCode::ContextLengthExceeded,
+                "the conversation is longer than the model's context window",
+                error,
+            ));
+        }
+        by_status(status, error)
+    }
     use super::{ErrorClass, ErrorCode, ErrorView};
 
     /// Context-window overflow phrased the usual ways.

@@ -1,8 +1,6 @@
 //! Any other OpenAI-compatible server: conservative choices that most servers accept.
 
-use crate::profile::{
-    common, no_model_rules, ErrorClass, ErrorCode, ErrorView, Profile, Rules, COMPATIBLE_RULES,
-};
+use crate::profile::{common, no_model_rules, Profile, Rules, COMPATIBLE_RULES};
 
 pub static PROFILE: Profile = Profile {
     id: "generic",
@@ -16,20 +14,9 @@ pub static PROFILE: Profile = Profile {
         ..COMPATIBLE_RULES
     },
     for_model: no_model_rules,
-    classify_error,
+    classify_error: common::context_or_status,
     notes: &[
         "used when neither `provider`, the backend name nor the URL host names a known provider",
         "set `provider` (or quirks) when the server needs `reasoning` instead of `reasoning_content`",
     ],
 };
-
-fn classify_error(status: u16, error: &ErrorView) -> Option<ErrorClass> {
-    if common::is_context_overflow(error) {
-        return Some(ErrorClass::new(
-            ErrorCode::ContextLengthExceeded,
-            "the conversation is longer than the model's context window",
-            error,
-        ));
-    }
-    common::by_status(status, error)
-}

@@ -2,8 +2,8 @@
 //! `reasoning_effort: "none"` as the documented way to turn thinking off.
 
 use crate::profile::{
-    common, no_model_rules, EffortScale, ErrorClass, ErrorCode, ErrorView, HostPattern, Profile,
-    ReasoningControl, ReasoningField, Rules, COMPATIBLE_RULES,
+    common, no_model_rules, EffortScale, HostPattern, Profile, ReasoningControl, ReasoningField,
+    Rules, COMPATIBLE_RULES,
 };
 
 pub static PROFILE: Profile = Profile {
@@ -21,20 +21,9 @@ pub static PROFILE: Profile = Profile {
         ..COMPATIBLE_RULES
     },
     for_model: no_model_rules,
-    classify_error,
+    classify_error: common::context_or_status,
     notes: &[
         "models without thinking support reject any `reasoning_effort` (\"does not support thinking\"): set quirks.reasoning_control to \"none\" for them",
         "Ollama silently truncates prompts longer than the model's num_ctx; raise it for Codex",
     ],
 };
-
-fn classify_error(status: u16, error: &ErrorView) -> Option<ErrorClass> {
-    if common::is_context_overflow(error) {
-        return Some(ErrorClass::new(
-            ErrorCode::ContextLengthExceeded,
-            "the conversation is longer than the model's context window",
-            error,
-        ));
-    }
-    common::by_status(status, error)
-}
