@@ -105,17 +105,23 @@ fn serve(path: &std::path::Path) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("could not start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(run(config))
+    match runtime(None) {
+        Ok(rt) => rt.block_on(run(config)),
+        Err(code) => code,
+    }
+}
+
+/// The async runtime for a command (`workers`: a fixed thread count, else one per core); the
+/// error is already reported and carries the exit code.
+pub(crate) fn runtime(workers: Option<usize>) -> Result<tokio::runtime::Runtime, ExitCode> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        builder.worker_threads(n);
+    }
+    builder.enable_all().build().map_err(|e| {
+        eprintln!("could not start the async runtime: {e}");
+        ExitCode::FAILURE
+    })
 }
 
 async fn run(config: ccp_gateway::config::Config) -> ExitCode {

@@ -111,16 +111,9 @@ pub struct Context {
 
 /// Runs every check and prints the report; exit 0 when nothing failed, 1 otherwise.
 pub fn run(config_path: &Path, args: Args) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::runtime(Some(2)) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("could not start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let checks = runtime.block_on(collect(config_path, &args));
     let ok = checks.iter().all(|c| c.status != Status::Fail);
