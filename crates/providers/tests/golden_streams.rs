@@ -111,26 +111,6 @@ fn terminal(events: &[ResponseEvent]) -> &ResponseObject {
     }
 }
 
-fn item_id_of(e: &ResponseEvent) -> Option<&str> {
-    match e {
-        ResponseEvent::ContentPartAdded { item_id, .. }
-        | ResponseEvent::ContentPartDone { item_id, .. }
-        | ResponseEvent::OutputTextDelta { item_id, .. }
-        | ResponseEvent::OutputTextDone { item_id, .. }
-        | ResponseEvent::ReasoningSummaryPartAdded { item_id, .. }
-        | ResponseEvent::ReasoningSummaryPartDone { item_id, .. }
-        | ResponseEvent::ReasoningSummaryTextDelta { item_id, .. }
-        | ResponseEvent::ReasoningSummaryTextDone { item_id, .. }
-        | ResponseEvent::ReasoningTextDelta { item_id, .. }
-        | ResponseEvent::ReasoningTextDone { item_id, .. }
-        | ResponseEvent::FunctionCallArgumentsDelta { item_id, .. }
-        | ResponseEvent::FunctionCallArgumentsDone { item_id, .. }
-        | ResponseEvent::CustomToolCallInputDelta { item_id, .. }
-        | ResponseEvent::CustomToolCallInputDone { item_id, .. } => Some(item_id),
-        _ => None,
-    }
-}
-
 /// Structural checks every converted stream must pass.
 fn check_structure(events: &[ResponseEvent]) {
     let kinds: Vec<&str> = events.iter().map(kind_of).collect();
@@ -162,7 +142,7 @@ fn check_structure(events: &[ResponseEvent]) {
                 done.push((*output_index, item.clone()));
             }
             _ => {
-                if let Some(id) = item_id_of(e) {
+                if let Some(id) = e.item_id() {
                     assert!(
                         added.contains(id),
                         "event {n} ({}) precedes output_item.added of {id}",

@@ -437,6 +437,28 @@ impl ResponseEvent {
         Ok(())
     }
 
+    /// The output item a delta/part/done event belongs to (`None` for response-level events and
+    /// for `output_item.*`, which carry the whole item).
+    pub fn item_id(&self) -> Option<&str> {
+        match self {
+            ResponseEvent::ContentPartAdded { item_id, .. }
+            | ResponseEvent::ContentPartDone { item_id, .. }
+            | ResponseEvent::OutputTextDelta { item_id, .. }
+            | ResponseEvent::OutputTextDone { item_id, .. }
+            | ResponseEvent::ReasoningSummaryPartAdded { item_id, .. }
+            | ResponseEvent::ReasoningSummaryPartDone { item_id, .. }
+            | ResponseEvent::ReasoningSummaryTextDelta { item_id, .. }
+            | ResponseEvent::ReasoningSummaryTextDone { item_id, .. }
+            | ResponseEvent::ReasoningTextDelta { item_id, .. }
+            | ResponseEvent::ReasoningTextDone { item_id, .. }
+            | ResponseEvent::FunctionCallArgumentsDelta { item_id, .. }
+            | ResponseEvent::FunctionCallArgumentsDone { item_id, .. }
+            | ResponseEvent::CustomToolCallInputDelta { item_id, .. }
+            | ResponseEvent::CustomToolCallInputDone { item_id, .. } => Some(item_id),
+            _ => None,
+        }
+    }
+
     /// True for the events that end a response.
     pub fn is_terminal(&self) -> bool {
         matches!(

@@ -102,21 +102,10 @@ fn assert_well_formed(events: &[ResponseEvent]) {
                 done.push((*output_index, item.clone()));
                 continue;
             }
-            ResponseEvent::ContentPartAdded { item_id, .. }
-            | ResponseEvent::ContentPartDone { item_id, .. }
-            | ResponseEvent::OutputTextDelta { item_id, .. }
-            | ResponseEvent::OutputTextDone { item_id, .. }
-            | ResponseEvent::ReasoningSummaryPartAdded { item_id, .. }
-            | ResponseEvent::ReasoningSummaryPartDone { item_id, .. }
-            | ResponseEvent::ReasoningSummaryTextDelta { item_id, .. }
-            | ResponseEvent::ReasoningSummaryTextDone { item_id, .. }
-            | ResponseEvent::ReasoningTextDelta { item_id, .. }
-            | ResponseEvent::ReasoningTextDone { item_id, .. }
-            | ResponseEvent::FunctionCallArgumentsDelta { item_id, .. }
-            | ResponseEvent::FunctionCallArgumentsDone { item_id, .. }
-            | ResponseEvent::CustomToolCallInputDelta { item_id, .. }
-            | ResponseEvent::CustomToolCallInputDone { item_id, .. } => item_id,
-            _ => continue,
+            other => match other.item_id() {
+                Some(item_id) => item_id,
+                None => continue,
+            },
         };
         assert!(
             added.contains(item_id),
