@@ -3,24 +3,14 @@
 
 mod common;
 
-use ccp_testkit::upstream::{MockUpstream, Reply};
+use ccp_testkit::upstream::{MockUpstream, Reply, RESPONSES_ONLY_FIELDS};
 use common::*;
 use serde_json::{json, Value};
 
-const RESPONSES_ONLY: &[&str] = &[
-    "input",
-    "instructions",
-    "include",
-    "store",
-    "client_metadata",
-    "prompt_cache_key",
-    "previous_response_id",
-    "reasoning",
-    "text",
-    "truncation",
-    "max_output_tokens",
-    "metadata",
-];
+/// Responses-only fields the upstream must never see: the testkit's list plus `metadata`.
+fn responses_only() -> impl Iterator<Item = &'static str> {
+    RESPONSES_ONLY_FIELDS.iter().copied().chain(["metadata"])
+}
 
 fn codex_like_body(stream: bool) -> Value {
     json!({
@@ -135,9 +125,9 @@ async fn streaming_sequence_usage_and_upstream_hygiene() {
     let reqs = upstream.chat_requests();
     assert_eq!(reqs.len(), 1);
     let sent = &reqs[0];
-    for field in RESPONSES_ONLY {
+    for field in responses_only() {
         assert!(
-            sent.body.get(*field).is_none(),
+            sent.body.get(field).is_none(),
             "Responses-only field `{field}` leaked upstream"
         );
     }
@@ -218,9 +208,9 @@ async fn non_streaming_returns_the_response_object() {
     upstream.assert_no_violations();
     let sent = &upstream.chat_requests()[0];
     assert_ne!(sent.body["stream"], true);
-    for field in RESPONSES_ONLY {
+    for field in responses_only() {
         assert!(
-            sent.body.get(*field).is_none(),
+            sent.body.get(field).is_none(),
             "Responses-only field `{field}` leaked upstream"
         );
     }
