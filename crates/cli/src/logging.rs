@@ -1,6 +1,7 @@
 //! Structured logs to stderr and to `log_dir/codex-convert-proxy.log` (JSON lines); errors also
 //! to `log_dir/error.log`. `RUST_LOG` filters (default `info`).
 //!
+//! Lines are formatted by [`lines::LineLayer`], once per event and format, straight into bytes.
 //! Writing is buffered per destination: a request only appends its formatted line to a buffer.
 //! Buffers are written out when they reach [`FLUSH_AT`] bytes, every [`FLUSH_EVERY`] by a
 //! background thread, immediately for warnings and errors, and when the process exits. A writer
@@ -12,9 +13,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tracing::{Level, Metadata};
+mod lines;
+use lines::LineLayer;
+
 use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _};
@@ -59,57 +61,6 @@ fn write_out(state: &mut (Box<dyn Write + Send>, Vec<u8>)) {
     buf.clear();
 }
 
-/// `MakeWriter` for one destination: each event is formatted into a line that is appended on drop.
-#[derive(Clone)]
-struct To(Arc<Destination>);
-
-/// The line being formatted for one event.
-struct Line {
-    dest: Arc<Destination>,
-    buf: Vec<u8>,
-    urgent: bool,
-}
-
-impl Write for Line {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Drop for Line {
-    fn drop(&mut self) {
-        if !self.buf.is_empty() {
-            self.dest.append(&self.buf, self.urgent);
-        }
-    }
-}
-
-impl<'a> MakeWriter<'a> for To {
-    type Writer = Line;
-
-    fn make_writer(&'a self) -> Line {
-        Line {
-            dest: self.0.clone(),
-            buf: Vec::with_capacity(256),
-            urgent: false,
-        }
-    }
-
-    fn make_writer_for(&'a self, meta: &Metadata<'_>) -> Line {
-        // Warnings and errors are written at once (and before an exit that follows them).
-        Line {
-            dest: self.0.clone(),
-            buf: Vec::with_capacity(256),
-            urgent: *meta.level() <= Level::WARN,
-        }
-    }
-}
-
 /// Flushes every destination when dropped (at the end of `main`).
 pub struct LogGuards {
     destinations: Vec<Arc<Destination>>,
@@ -148,27 +99,120 @@ pub fn init(log_dir: &Path) -> std::io::Result<LogGuards> {
             }
         })?;
 
-    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let stderr_layer = tracing_subscriber::fmt::layer()
-        .with_writer(To(stderr))
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .with_filter(filter());
-    let file_layer = tracing_subscriber::fmt::layer()
-        .with_writer(To(main_file))
-        .with_ansi(false)
-        .json()
-        .with_filter(filter());
-    let error_layer = tracing_subscriber::fmt::layer()
-        .with_writer(To(error_file))
-        .with_ansi(false)
-        .json()
-        .with_filter(LevelFilter::ERROR);
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // One layer writes both the stderr text line and the log file's JSON line of an event.
+    let main_layer = LineLayer {
+        text: Some(stderr),
+        json: Some(main_file),
+        ansi: std::io::stderr().is_terminal(),
+    }
+    .with_filter(filter);
+    let error_layer = LineLayer {
+        text: None,
+        json: Some(error_file),
+        ansi: false,
+    }
+    .with_filter(LevelFilter::ERROR);
     tracing_subscriber::registry()
-        .with(stderr_layer)
-        .with(file_layer)
+        .with(main_layer)
         .with(error_layer)
         .try_init()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok(LogGuards { destinations })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer into a shared buffer, to read back what a destination wrote.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn one_event_becomes_a_text_line_and_a_json_line() {
+        let (text_out, json_out, err_out) =
+            (Shared::default(), Shared::default(), Shared::default());
+        let text = Destination::new(Box::new(text_out.clone()));
+        let json = Destination::new(Box::new(json_out.clone()));
+        let errors = Destination::new(Box::new(err_out.clone()));
+        let subscriber = tracing_subscriber::registry()
+            .with(
+                LineLayer {
+                    text: Some(text.clone()),
+                    json: Some(json.clone()),
+                    ansi: false,
+                }
+                .with_filter(LevelFilter::INFO),
+            )
+            .with(
+                LineLayer {
+                    text: None,
+                    json: Some(errors.clone()),
+                    ansi: false,
+                }
+                .with_filter(LevelFilter::ERROR),
+            );
+        tracing::subscriber::with_default(subscriber, || {
+            let name = String::from("bench");
+            tracing::info!(target: "ccp::access", backend = %name, outcome = "com\"pleted", status = 200u64, delta = -3i64, ok = true, "request finished");
+            tracing::debug!("filtered out");
+            tracing::error!(error = %"boom", "upstream failure");
+        });
+        for d in [&text, &json, &errors] {
+            d.flush();
+        }
+        let text = String::from_utf8(text_out.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        let (stamp, rest) = lines[0].split_once(' ').unwrap();
+        assert_eq!(stamp.len(), "2026-11-21T09:24:27.188445Z".len(), "{stamp}");
+        assert!(
+            stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T',
+            "{stamp}"
+        );
+        assert_eq!(
+            rest,
+            " INFO request finished backend=bench outcome=\"com\\\"pleted\" status=200 delta=-3 ok=true"
+        );
+        assert!(
+            lines[1].ends_with("ERROR upstream failure error=boom"),
+            "{}",
+            lines[1]
+        );
+
+        let json = String::from_utf8(json_out.0.lock().unwrap().clone()).unwrap();
+        let events: Vec<serde_json::Value> = json
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(events.len(), 2);
+        assert_eq!(
+            events[0]["fields"],
+            serde_json::json!({"message": "request finished", "backend": "bench", "outcome": "com\"pleted", "status": 200, "delta": -3, "ok": true})
+        );
+        assert_eq!(events[0]["level"], "INFO");
+        assert_eq!(events[0]["target"], "ccp::access");
+        assert_eq!(
+            events[0]["timestamp"].as_str().unwrap(),
+            stamp,
+            "both lines carry the same timestamp"
+        );
+        let errors = String::from_utf8(err_out.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(errors.lines().count(), 1, "{errors}");
+        assert!(
+            errors.contains("\"message\":\"upstream failure\""),
+            "{errors}"
+        );
+    }
 }
