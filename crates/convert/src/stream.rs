@@ -37,6 +37,11 @@
 //! `content_filter`; `network_error|insufficient_system_resource|error` → `response.failed`
 //! (`server_error`). No finish reason at all means the answer was truncated → `response.failed`.
 //! After a terminal event every call returns nothing.
+//!
+//! A machine made with [`collect_only`](ChatToResponses::collect_only) goes through the same
+//! states but never builds an event: every call returns nothing and only
+//! [`response`](ChatToResponses::response) is of interest. [`chat_completion_to_response`] uses it,
+//! so a non-streaming answer does not pay for snapshots and deltas nobody reads.
 
 mod calls;
 mod items;
@@ -108,6 +113,28 @@ struct Received {
     reasoning: String,
 }
 
+/// Events produced by the current call, or none at all in collect-only mode.
+#[derive(Debug)]
+struct Events {
+    queue: Vec<ResponseEvent>,
+    /// False in collect-only mode: events are never built.
+    enabled: bool,
+}
+
+impl Events {
+    /// Queues the event `make` builds. In collect-only mode `make` is not called, so whatever it
+    /// clones or formats for the event costs nothing; state updates must stay outside `make`.
+    fn push(&mut self, make: impl FnOnce() -> ResponseEvent) {
+        if self.enabled {
+            self.queue.push(make());
+        }
+    }
+
+    fn take(&mut self) -> Vec<ResponseEvent> {
+        std::mem::take(&mut self.queue)
+    }
+}
+
 /// The Chat → Responses stream state machine; see the module docs.
 #[derive(Debug)]
 pub struct ChatToResponses {
@@ -130,13 +157,22 @@ pub struct ChatToResponses {
     received: Received,
     usage: Option<ChatUsage>,
     finish_reason: Option<String>,
-    /// Events produced by the current call.
-    out: Vec<ResponseEvent>,
+    out: Events,
 }
 
 impl ChatToResponses {
     /// A machine for one response.
     pub fn new(ctx: StreamContext) -> Self {
+        Self::with_events(ctx, true)
+    }
+
+    /// A machine that only builds the final [`response`](Self::response): it converts exactly
+    /// like [`new`](Self::new), but `start`, `push`, `finish` and `fail` always return no events.
+    pub fn collect_only(ctx: StreamContext) -> Self {
+        Self::with_events(ctx, false)
+    }
+
+    fn with_events(ctx: StreamContext, enabled: bool) -> Self {
         let id_suffix = ctx
             .response_id
             .strip_prefix("resp_")
@@ -158,7 +194,10 @@ impl ChatToResponses {
             received: Received::default(),
             usage: None,
             finish_reason: None,
-            out: Vec::new(),
+            out: Events {
+                queue: Vec::new(),
+                enabled,
+            },
         }
     }
 
@@ -226,8 +265,9 @@ impl ChatToResponses {
                     });
                 self.response.usage = Some(outcome::usage_to_responses(self.usage.as_ref()));
                 self.phase = Phase::Finished;
-                let response = Box::new(self.response.clone());
-                self.out.push(ResponseEvent::Completed { response });
+                self.out.push(|| ResponseEvent::Completed {
+                    response: Box::new(self.response.clone()),
+                });
                 self.take_events()
             }
         }
@@ -250,8 +290,9 @@ impl ChatToResponses {
             .as_ref()
             .map(|u| outcome::usage_to_responses(Some(u)));
         self.phase = Phase::Finished;
-        let response = Box::new(self.response.clone());
-        self.out.push(ResponseEvent::Failed { response });
+        self.out.push(|| ResponseEvent::Failed {
+            response: Box::new(self.response.clone()),
+        });
         self.take_events()
     }
 
@@ -278,16 +319,17 @@ impl ChatToResponses {
     fn ensure_started(&mut self) {
         if self.phase == Phase::NotStarted {
             self.phase = Phase::Streaming;
-            let response = Box::new(self.response.clone());
-            self.out.push(ResponseEvent::Created {
-                response: response.clone(),
+            self.out.push(|| ResponseEvent::Created {
+                response: Box::new(self.response.clone()),
             });
-            self.out.push(ResponseEvent::InProgress { response });
+            self.out.push(|| ResponseEvent::InProgress {
+                response: Box::new(self.response.clone()),
+            });
         }
     }
 
     fn take_events(&mut self) -> Vec<ResponseEvent> {
-        std::mem::take(&mut self.out)
+        self.out.take()
     }
 
     fn note_usage(&mut self, usage: Option<&ChatUsage>) {
@@ -404,13 +446,14 @@ fn strip_snapshot_prefix<'a>(received: &str, incoming: &'a str) -> &'a str {
     }
 }
 
-/// Converts a non-streaming completion through the same machine and returns the final response
-/// (status `failed` when the machine failed, e.g. no `finish_reason`).
+/// Converts a non-streaming completion through the same machine (in collect-only mode: no events
+/// are built) and returns the final response (status `failed` when the machine failed, e.g. no
+/// `finish_reason`).
 pub fn chat_completion_to_response(
     completion: ChatCompletion,
     ctx: StreamContext,
 ) -> ResponseObject {
-    let mut machine = ChatToResponses::new(ctx);
+    let mut machine = ChatToResponses::collect_only(ctx);
     machine.start();
     machine.push(completion.into_chunk());
     machine.finish();

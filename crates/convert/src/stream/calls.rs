@@ -187,25 +187,27 @@ impl ChatToResponses {
         if let Some(f) = &fresh {
             call.arguments.push_str(f);
         }
-        let event = match &call.phase {
+        match &call.phase {
             CallPhase::Pending if call.id.is_some() && call.name.is_some() => {
                 self.open_call(position);
-                return;
             }
             CallPhase::Open(OpenCall {
                 output_index,
                 item_id,
                 target: CallTarget::Function { .. },
                 ..
-            }) => fresh.map(|delta| ResponseEvent::FunctionCallArgumentsDelta {
-                item_id: item_id.clone(),
-                output_index: *output_index,
-                delta,
-            }),
+            }) => {
+                if let Some(delta) = fresh {
+                    self.out.push(|| ResponseEvent::FunctionCallArgumentsDelta {
+                        item_id: item_id.clone(),
+                        output_index: *output_index,
+                        delta,
+                    });
+                }
+            }
             // Custom input is released at close; pending calls keep buffering.
-            _ => None,
-        };
-        self.out.extend(event);
+            _ => {}
+        }
     }
 
     /// Adds pending calls at the end of the stream, in upstream index order.
@@ -263,23 +265,22 @@ impl ChatToResponses {
         let call_id = call.id.clone().unwrap_or(synthesized_call_id);
         let open = OpenCall {
             output_index,
-            item_id: item_id.clone(),
+            item_id,
             call_id,
             target,
         };
-        call.phase = CallPhase::Open(open.clone());
-        let buffered = call.arguments.clone();
-        self.out.push(ResponseEvent::OutputItemAdded {
+        self.out.push(|| ResponseEvent::OutputItemAdded {
             output_index,
             item: call_item(&open, String::new(), "in_progress"),
         });
-        if matches!(open.target, CallTarget::Function { .. }) && !buffered.is_empty() {
-            self.out.push(ResponseEvent::FunctionCallArgumentsDelta {
-                item_id,
+        if matches!(open.target, CallTarget::Function { .. }) && !call.arguments.is_empty() {
+            self.out.push(|| ResponseEvent::FunctionCallArgumentsDelta {
+                item_id: open.item_id.clone(),
                 output_index,
-                delta: buffered,
+                delta: call.arguments.clone(),
             });
         }
+        call.phase = CallPhase::Open(open);
     }
 
     /// Sends the closing events of an open call; `status` is the item's final status.
@@ -297,13 +298,13 @@ impl ChatToResponses {
             call_id,
             target,
         } = &open;
-        let (output_index, item_id) = (*output_index, item_id.clone());
+        let output_index = *output_index;
         let item = match target {
             CallTarget::Function { name, .. } => {
                 let arguments = if arguments.trim().is_empty() {
                     // A call without arguments: `""` is not valid JSON for the tool handler.
                     let delta = "{}".to_owned();
-                    self.out.push(ResponseEvent::FunctionCallArgumentsDelta {
+                    self.out.push(|| ResponseEvent::FunctionCallArgumentsDelta {
                         item_id: item_id.clone(),
                         output_index,
                         delta: delta.clone(),
@@ -312,8 +313,8 @@ impl ChatToResponses {
                 } else {
                     arguments
                 };
-                self.out.push(ResponseEvent::FunctionCallArgumentsDone {
-                    item_id,
+                self.out.push(|| ResponseEvent::FunctionCallArgumentsDone {
+                    item_id: item_id.clone(),
                     output_index,
                     name: name.clone(),
                     arguments: arguments.clone(),
@@ -323,15 +324,15 @@ impl ChatToResponses {
             CallTarget::Custom { .. } => {
                 let input = custom_input(&arguments);
                 if !input.is_empty() {
-                    self.out.push(ResponseEvent::CustomToolCallInputDelta {
+                    self.out.push(|| ResponseEvent::CustomToolCallInputDelta {
                         item_id: item_id.clone(),
                         output_index,
                         call_id: call_id.clone(),
                         delta: input.clone(),
                     });
                 }
-                self.out.push(ResponseEvent::CustomToolCallInputDone {
-                    item_id,
+                self.out.push(|| ResponseEvent::CustomToolCallInputDone {
+                    item_id: item_id.clone(),
                     output_index,
                     call_id: call_id.clone(),
                     input: input.clone(),

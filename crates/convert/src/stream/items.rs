@@ -103,7 +103,7 @@ impl ChatToResponses {
         match kind {
             TextKind::Reasoning => {
                 let id = self.item_id("rs", output_index);
-                self.out.push(ResponseEvent::OutputItemAdded {
+                self.out.push(|| ResponseEvent::OutputItemAdded {
                     output_index,
                     item: OutputItem::Reasoning(OutputReasoning {
                         id: id.clone(),
@@ -113,7 +113,7 @@ impl ChatToResponses {
                         status: None,
                     }),
                 });
-                self.out.push(ResponseEvent::ReasoningSummaryPartAdded {
+                self.out.push(|| ResponseEvent::ReasoningSummaryPartAdded {
                     item_id: id.clone(),
                     output_index,
                     summary_index: 0,
@@ -129,7 +129,7 @@ impl ChatToResponses {
             }
             TextKind::Message => {
                 let id = self.item_id("msg", output_index);
-                self.out.push(ResponseEvent::OutputItemAdded {
+                self.out.push(|| ResponseEvent::OutputItemAdded {
                     output_index,
                     item: OutputItem::Message(OutputMessage {
                         id: id.clone(),
@@ -138,7 +138,7 @@ impl ChatToResponses {
                         content: Vec::new(),
                     }),
                 });
-                self.out.push(ResponseEvent::ContentPartAdded {
+                self.out.push(|| ResponseEvent::ContentPartAdded {
                     item_id: id.clone(),
                     output_index,
                     content_index: 0,
@@ -158,13 +158,13 @@ impl ChatToResponses {
             OpenText::None => {}
             OpenText::Reasoning(item) => {
                 item.text.push_str(delta);
-                self.out.push(ResponseEvent::ReasoningSummaryTextDelta {
+                self.out.push(|| ResponseEvent::ReasoningSummaryTextDelta {
                     item_id: item.id.clone(),
                     output_index: item.output_index,
                     summary_index: 0,
                     delta: delta.to_owned(),
                 });
-                self.out.push(ResponseEvent::ReasoningTextDelta {
+                self.out.push(|| ResponseEvent::ReasoningTextDelta {
                     item_id: item.id.clone(),
                     output_index: item.output_index,
                     content_index: 0,
@@ -173,7 +173,7 @@ impl ChatToResponses {
             }
             OpenText::Message(item) => {
                 item.text.push_str(delta);
-                self.out.push(ResponseEvent::OutputTextDelta {
+                self.out.push(|| ResponseEvent::OutputTextDelta {
                     item_id: item.id.clone(),
                     output_index: item.output_index,
                     content_index: 0,
@@ -200,19 +200,19 @@ impl ChatToResponses {
                 text,
             }) => {
                 let encrypted_content = self.details.take_encrypted_content();
-                self.out.push(ResponseEvent::ReasoningSummaryTextDone {
+                self.out.push(|| ResponseEvent::ReasoningSummaryTextDone {
                     item_id: id.clone(),
                     output_index,
                     summary_index: 0,
                     text: text.clone(),
                 });
-                self.out.push(ResponseEvent::ReasoningSummaryPartDone {
+                self.out.push(|| ResponseEvent::ReasoningSummaryPartDone {
                     item_id: id.clone(),
                     output_index,
                     summary_index: 0,
                     part: Part::SummaryText { text: text.clone() },
                 });
-                self.out.push(ResponseEvent::ReasoningTextDone {
+                self.out.push(|| ResponseEvent::ReasoningTextDone {
                     item_id: id.clone(),
                     output_index,
                     content_index: 0,
@@ -232,14 +232,14 @@ impl ChatToResponses {
                 output_index,
                 text,
             }) => {
-                self.out.push(ResponseEvent::OutputTextDone {
+                self.out.push(|| ResponseEvent::OutputTextDone {
                     item_id: id.clone(),
                     output_index,
                     content_index: 0,
                     text: text.clone(),
                     logprobs: Vec::new(),
                 });
-                self.out.push(ResponseEvent::ContentPartDone {
+                self.out.push(|| ResponseEvent::ContentPartDone {
                     item_id: id.clone(),
                     output_index,
                     content_index: 0,
@@ -258,7 +258,7 @@ impl ChatToResponses {
 
     /// Emits `output_item.done` and inserts the item into `response.output` at its index.
     pub(super) fn record_done(&mut self, output_index: usize, item: OutputItem) {
-        self.out.push(ResponseEvent::OutputItemDone {
+        self.out.push(|| ResponseEvent::OutputItemDone {
             output_index,
             item: item.clone(),
         });

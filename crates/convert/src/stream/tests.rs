@@ -47,16 +47,32 @@ fn finish_chunk(reason: &str) -> ChatChunk {
     chunk(json!({"choices": [{"index": 0, "delta": {}, "finish_reason": reason}]}))
 }
 
-/// Runs deltas (JSON) through a machine and finishes it; returns all events.
+/// Runs deltas (JSON) through a machine and finishes it; returns all events. Every case also
+/// goes through a collect-only machine, which must emit nothing and end with the same response.
 fn run_with(parse: ParseOptions, chunks: Vec<ChatChunk>) -> (Vec<ResponseEvent>, ChatToResponses) {
+    let mut collector = ChatToResponses::collect_only(ctx(parse.clone()));
     let mut m = ChatToResponses::new(ctx(parse));
+    assert!(collector.start().is_empty());
     let mut events = m.start();
     for c in chunks {
+        assert!(collector.push(c.clone()).is_empty());
         events.extend(m.push(c));
     }
+    assert!(collector.finish().is_empty());
     events.extend(m.finish());
     assert_well_formed(&events);
+    assert_same_response(&collector, &m);
     (events, m)
+}
+
+/// The collect-only machine ended where the streaming one did, in state and on the wire.
+fn assert_same_response(collector: &ChatToResponses, streaming: &ChatToResponses) {
+    assert_eq!(collector.is_finished(), streaming.is_finished());
+    assert_eq!(
+        serde_json::to_value(collector.response()).unwrap(),
+        serde_json::to_value(streaming.response()).unwrap()
+    );
+    assert_eq!(collector.response(), streaming.response());
 }
 
 fn run(chunks: Vec<ChatChunk>) -> (Vec<ResponseEvent>, ChatToResponses) {
@@ -592,6 +608,95 @@ fn fail_reports_only_completed_items_and_then_everything_is_inert() {
     assert!(m.finish().is_empty());
     assert!(m.fail("x", "y").is_empty());
     assert!(m.start().is_empty());
+}
+
+#[test]
+fn collect_only_fail_matches_streaming_fail() {
+    let mut collector = ChatToResponses::collect_only(ctx(ParseOptions::default()));
+    let mut m = ChatToResponses::new(ctx(ParseOptions::default()));
+    m.start();
+    for c in [
+        delta(json!({"reasoning_content": "r"})),
+        delta(
+            json!({"tool_calls": [{"index": 0, "id": "a", "function": {"name": "f", "arguments": "{"}}]}),
+        ),
+        chunk(
+            json!({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}),
+        ),
+    ] {
+        assert!(collector.push(c.clone()).is_empty());
+        m.push(c);
+    }
+    assert!(collector
+        .fail("rate_limit_exceeded", "slow down")
+        .is_empty());
+    m.fail("rate_limit_exceeded", "slow down");
+    assert_same_response(&collector, &m);
+    assert_eq!(output_texts(collector.response()), ["rs:r"]);
+    assert_eq!(collector.response().usage.as_ref().unwrap().total_tokens, 5);
+}
+
+#[test]
+fn collect_only_emits_no_events_but_builds_the_response() {
+    let mut m = ChatToResponses::collect_only(ctx(ParseOptions::default()));
+    assert!(m.start().is_empty());
+    assert!(m
+        .push(delta(json!({"content": "<think>r</think>hi"})))
+        .is_empty());
+    assert!(m
+        .push(delta(
+            json!({"tool_calls": [{"index": 0, "id": "c", "function": {"name": "apply_patch", "arguments": "{\"input\":\"P\"}"}}]})
+        ))
+        .is_empty());
+    assert!(m.push(finish_chunk("tool_calls")).is_empty());
+    assert!(!m.is_finished());
+    assert!(m.finish().is_empty());
+    assert!(m.is_finished());
+    assert_eq!(
+        output_texts(m.response()),
+        ["rs:r", "msg:hi", "ctc:c:apply_patch:P"]
+    );
+    assert_eq!(m.response().status, ResponseStatus::Completed);
+    assert!(m.fail("x", "y").is_empty());
+    assert_eq!(m.response().status, ResponseStatus::Completed);
+}
+
+#[test]
+fn chat_completion_to_response_equals_the_streaming_machine() {
+    let completions = [
+        json!({"choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+            "role": "assistant", "content": "<think>plan</think>Calling.",
+            "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "apply_patch", "arguments": {"input": "P"}}},
+                {"id": "call_2", "type": "function", "function": {"name": "multi_agent_v1__spawn", "arguments": ""}},
+                {"type": "function", "function": {"name": "", "arguments": "{}"}}
+            ]
+        }}], "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}}),
+        json!({"choices": [{"index": 0, "finish_reason": "length", "message": {
+            "reasoning_content": "r", "reasoning_details": [{"type": "reasoning.encrypted", "data": "E"}],
+            "content": "cut"
+        }}]}),
+        json!({"choices": [{"index": 0, "finish_reason": "sensitive", "message": {"refusal": "no"}}]}),
+        json!({"choices": [{"index": 0, "finish_reason": "network_error", "message": {"content": "x"}}]}),
+        json!({"choices": [{"message": {"content": "x"}}]}),
+        json!({"choices": []}),
+    ];
+    for v in completions {
+        let completion: ChatCompletion = serde_json::from_value(v.clone()).unwrap();
+        let mut m = ChatToResponses::new(ctx(ParseOptions::default()));
+        m.start();
+        m.push(completion.clone().into_chunk());
+        let events = m.finish();
+        assert_eq!(
+            serde_json::to_value(chat_completion_to_response(
+                completion,
+                ctx(ParseOptions::default())
+            ))
+            .unwrap(),
+            serde_json::to_value(terminal(&events)).unwrap(),
+            "{v}"
+        );
+    }
 }
 
 #[test]
