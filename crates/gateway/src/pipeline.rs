@@ -324,7 +324,7 @@ impl Gateway {
             Ok(resp) => {
                 let is_sse = resp
                     .headers()
-                    .get(reqwest::header::CONTENT_TYPE)
+                    .get(http::header::CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok())
                     .map(|ct| ct.starts_with("text/event-stream"))
                     .unwrap_or(false);

@@ -1,11 +1,23 @@
 //! The upstream HTTP call: one pooled rustls client per backend, bearer auth with the backend's
 //! key, retries with jittered backoff for failures that happen before any byte reached the
 //! client, and classification of every failure into [`UpstreamFailure`].
+//!
+//! The client is hyper's pooled client with a rustls connector, used directly: reqwest's layers
+//! (URL re-parsing, a redirect layer that runs even when redirects are off, body wrappers) were
+//! a seventh of the proxy's instructions per small request. Redirects are never followed: they
+//! would carry the backend's key to another URL.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri};
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::error::UpstreamFailure;
 
@@ -33,11 +45,18 @@ impl Default for UpstreamPolicy {
     }
 }
 
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// How long an idle pooled upstream connection is kept.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Most idle connections kept per upstream host.
+const POOL_MAX_IDLE: usize = 256;
+
 /// A client for one backend.
 #[derive(Clone)]
 pub struct UpstreamClient {
-    client: reqwest::Client,
-    url: reqwest::Url,
+    client: Client<Connector, Full<Bytes>>,
+    uri: Uri,
     auth: Option<HeaderValue>,
     pub policy: UpstreamPolicy,
 }
@@ -45,31 +64,88 @@ pub struct UpstreamClient {
 impl std::fmt::Debug for UpstreamClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UpstreamClient")
-            .field("url", &self.url)
+            .field("url", &self.uri)
             .field("auth", &"[redacted]")
             .finish()
+    }
+}
+
+/// A 2xx upstream answer whose body has not been read yet.
+pub struct UpstreamResponse {
+    inner: Response<Incoming>,
+}
+
+impl UpstreamResponse {
+    /// The response headers.
+    pub fn headers(&self) -> &HeaderMap {
+        self.inner.headers()
+    }
+
+    /// The next non-empty piece of the body; `None` at its end. Cancel-safe.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, hyper::Error> {
+        loop {
+            match self.inner.body_mut().frame().await {
+                None => return Ok(None),
+                Some(Err(e)) => return Err(e),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        if !data.is_empty() {
+                            return Ok(Some(data));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The whole body.
+    pub async fn bytes(self) -> Result<Bytes, hyper::Error> {
+        Ok(self.inner.into_body().collect().await?.to_bytes())
     }
 }
 
 /// Largest error body read from an upstream (the rest is not needed to classify it).
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
+const USER_AGENT_VALUE: &str = concat!("codex-convert-proxy/", env!("CARGO_PKG_VERSION"));
+
 impl UpstreamClient {
     /// Builds the client. `api_key` empty means no Authorization header (local servers).
     pub fn new(url: String, api_key: &str, policy: UpstreamPolicy) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(policy.connect)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(256)
-            .tcp_nodelay(true)
-            .user_agent(concat!("codex-convert-proxy/", env!("CARGO_PKG_VERSION")))
-            // Never follow a redirect: it would carry the backend's key to another URL.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("could not build the HTTP client: {e}"))?;
-        // Parsed once: reqwest would otherwise re-parse the URL string on every request.
-        let url =
-            reqwest::Url::parse(&url).map_err(|e| format!("invalid upstream url {url:?}: {e}"))?;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(policy.connect));
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("could not set up TLS: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .pool_max_idle_per_host(POOL_MAX_IDLE)
+            .pool_timer(TokioTimer::new())
+            .build(https);
+        // Parsed once, not per request.
+        let uri: Uri = url
+            .parse()
+            .map_err(|e| format!("invalid upstream url {url:?}: {e}"))?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+            return Err(format!(
+                "invalid upstream url {url:?}: needs http(s)://host"
+            ));
+        }
         let auth = if api_key.is_empty() {
             None
         } else {
@@ -81,15 +157,10 @@ impl UpstreamClient {
         };
         Ok(UpstreamClient {
             client,
-            url,
+            uri,
             auth,
             policy,
         })
-    }
-
-    /// The chat completions URL this client posts to.
-    pub fn url(&self) -> &str {
-        self.url.as_str()
     }
 
     /// POSTs the body, retrying retryable failures, and returns a 2xx response whose body has not
@@ -98,7 +169,7 @@ impl UpstreamClient {
         &self,
         body: Bytes,
         stream: bool,
-    ) -> Result<reqwest::Response, UpstreamFailure> {
+    ) -> Result<UpstreamResponse, UpstreamFailure> {
         let mut attempt: u32 = 0;
         loop {
             let failure = match self.send_once(body.clone(), stream).await {
@@ -110,7 +181,7 @@ impl UpstreamClient {
             }
             attempt += 1;
             let delay = backoff(attempt);
-            tracing::warn!(url = %self.url, attempt, ?delay, failure = ?failure, "upstream failed before the first byte; retrying");
+            tracing::warn!(url = %self.uri, attempt, ?delay, failure = ?failure, "upstream failed before the first byte; retrying");
             tokio::time::sleep(delay).await;
         }
     }
@@ -119,38 +190,40 @@ impl UpstreamClient {
         &self,
         body: Bytes,
         stream: bool,
-    ) -> Result<reqwest::Response, UpstreamFailure> {
-        let mut req = self
-            .client
-            .post(self.url.clone())
-            .header(CONTENT_TYPE, "application/json")
-            .header(
-                "accept",
-                if stream {
-                    "text/event-stream"
-                } else {
-                    "application/json"
-                },
-            )
-            .body(body);
+    ) -> Result<UpstreamResponse, UpstreamFailure> {
+        let mut req = Request::new(Full::new(body));
+        *req.method_mut() = Method::POST;
+        *req.uri_mut() = self.uri.clone();
+        let headers = req.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_static(if stream {
+                "text/event-stream"
+            } else {
+                "application/json"
+            }),
+        );
+        headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
         if let Some(auth) = &self.auth {
-            req = req.header(AUTHORIZATION, auth.clone());
+            headers.insert(AUTHORIZATION, auth.clone());
         }
-        let resp = match tokio::time::timeout(self.policy.first_byte, req.send()).await {
-            Err(_) => return Err(UpstreamFailure::Timeout("first byte")),
-            Ok(Err(e)) => return Err(classify_reqwest(&e)),
-            Ok(Ok(r)) => r,
-        };
+        let resp =
+            match tokio::time::timeout(self.policy.first_byte, self.client.request(req)).await {
+                Err(_) => return Err(UpstreamFailure::Timeout("first byte")),
+                Ok(Err(e)) => return Err(classify_client_error(&e)),
+                Ok(Ok(r)) => r,
+            };
         let status = resp.status().as_u16();
         if (200..300).contains(&status) {
-            return Ok(resp);
+            return Ok(UpstreamResponse { inner: resp });
         }
         let retry_after = resp
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        let body = read_limited(resp, MAX_ERROR_BODY).await;
+        let body = read_limited(UpstreamResponse { inner: resp }, MAX_ERROR_BODY).await;
         Err(UpstreamFailure::Status {
             status,
             body,
@@ -182,21 +255,23 @@ pub fn parse_retry_after(v: &str) -> Option<u64> {
     )
 }
 
-/// Classifies a reqwest error without echoing URLs that could carry credentials.
-pub fn classify_reqwest(e: &reqwest::Error) -> UpstreamFailure {
-    if e.is_timeout() {
-        if e.is_connect() {
-            UpstreamFailure::Timeout("connect")
-        } else {
-            UpstreamFailure::Timeout("first byte")
+/// Classifies a client error without echoing URLs that could carry credentials.
+fn classify_client_error(e: &hyper_util::client::legacy::Error) -> UpstreamFailure {
+    if e.is_connect() {
+        let timed_out =
+            std::iter::successors(Some(e as &(dyn std::error::Error + 'static)), |cur| {
+                cur.source()
+            })
+            .any(|cur| {
+                cur.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+            });
+        if timed_out {
+            return UpstreamFailure::Timeout("connect");
         }
-    } else if e.is_connect() {
-        UpstreamFailure::Connect(root_cause(e))
-    } else if e.is_body() || e.is_decode() {
-        UpstreamFailure::Disconnected(root_cause(e))
-    } else {
-        UpstreamFailure::Connect(root_cause(e))
     }
+    // Connection refused, reset or closed before the answer began: nothing reached the client.
+    UpstreamFailure::Connect(root_cause(e))
 }
 
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
@@ -207,7 +282,7 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cur.to_string()
 }
 
-async fn read_limited(mut resp: reqwest::Response, limit: usize) -> String {
+async fn read_limited(mut resp: UpstreamResponse, limit: usize) -> String {
     let mut buf = Vec::new();
     while let Ok(Some(chunk)) = resp.chunk().await {
         buf.extend_from_slice(&chunk);

@@ -110,7 +110,7 @@ impl FailureMapper {
 pub(crate) struct UpstreamStream {
     pub(crate) machine: ChatToResponses,
     pub(crate) out: VecDeque<ResponseEvent>,
-    pub(crate) resp: reqwest::Response,
+    pub(crate) resp: crate::upstream::UpstreamResponse,
     pub(crate) decoder: SseDecoder,
     /// Some when the upstream answered JSON to a streaming request (collected whole).
     pub(crate) json_fallback: Option<Vec<u8>>,
