@@ -404,6 +404,8 @@ fn policy_of(b: &Backend) -> UpstreamPolicy {
         max_retries: b.max_retries,
         // Disabled keep-alives still need a wake-up to check the idle timeout.
         keepalive_interval: b.keepalive_interval.unwrap_or(b.idle_timeout),
+        pool_max_idle: b.pool_max_idle,
+        pool_idle_timeout: b.pool_idle_timeout,
     }
 }
 

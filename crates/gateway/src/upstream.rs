@@ -30,6 +30,10 @@ pub struct UpstreamPolicy {
     pub total: Duration,
     pub max_retries: u32,
     pub keepalive_interval: Duration,
+    /// Most idle connections kept for reuse.
+    pub pool_max_idle: usize,
+    /// How long an idle connection is kept.
+    pub pool_idle_timeout: Duration,
 }
 
 impl Default for UpstreamPolicy {
@@ -41,16 +45,13 @@ impl Default for UpstreamPolicy {
             total: Duration::from_secs(1800),
             max_retries: 2,
             keepalive_interval: Duration::from_secs(10),
+            pool_max_idle: 64,
+            pool_idle_timeout: Duration::from_secs(90),
         }
     }
 }
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
-
-/// How long an idle pooled upstream connection is kept.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-/// Most idle connections kept per upstream host.
-const POOL_MAX_IDLE: usize = 256;
 
 /// A client for one backend.
 #[derive(Clone)]
@@ -133,8 +134,8 @@ impl UpstreamClient {
             .enable_http2()
             .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_max_idle_per_host(POOL_MAX_IDLE)
+            .pool_idle_timeout(policy.pool_idle_timeout)
+            .pool_max_idle_per_host(policy.pool_max_idle)
             .pool_timer(TokioTimer::new())
             .build(https);
         // Parsed once, not per request.

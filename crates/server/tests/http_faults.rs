@@ -574,3 +574,87 @@ async fn client_disconnect_before_upstream_headers_drops_the_upstream_request() 
     );
     assert!(dropped.unwrap().duration_since(hung_up) < Duration::from_secs(1));
 }
+
+/// A keep-alive Chat upstream that answers every request after `delay` and counts the
+/// connections currently open to it.
+async fn counting_upstream(
+    delay: Duration,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::Ordering::SeqCst;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let open = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let live = open.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let live = live.clone();
+            live.fetch_add(1, SeqCst);
+            tokio::spawn(async move {
+                let answer = json!({"id": "c", "object": "chat.completion", "model": "m",
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "pooled"},
+                    "finish_reason": "stop"}]})
+                .to_string();
+                let mut buf = Vec::new();
+                'conn: loop {
+                    // One request: headers, then Content-Length bytes of body.
+                    let head_end = loop {
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        let mut chunk = [0u8; 4096];
+                        match socket.read(&mut chunk).await {
+                            Ok(0) | Err(_) => break 'conn,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .map(|v| v.trim().parse().unwrap())
+                        .unwrap_or(0);
+                    while buf.len() < head_end + length {
+                        let mut chunk = [0u8; 4096];
+                        match socket.read(&mut chunk).await {
+                            Ok(0) | Err(_) => break 'conn,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    buf.drain(..head_end + length);
+                    tokio::time::sleep(delay).await;
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                    if socket.write_all(reply.as_bytes()).await.is_err() {
+                        break;
+                    }
+                }
+                live.fetch_sub(1, SeqCst);
+            });
+        }
+    });
+    (url, open)
+}
+
+/// Open upstream connections after a burst of `burst` concurrent requests has finished.
+async fn connections_left_after_burst(pool_max_idle: usize, burst: usize) -> usize {
+    let (url, open) = counting_upstream(Duration::from_millis(300)).await;
+    let app = start(&config(&url, json!({"pool_max_idle": pool_max_idle}))).await;
+    let answers = futures_util::future::join_all((0..burst).map(|_| json_answer(&app))).await;
+    for (status, v) in answers {
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["output"][0]["content"][0]["text"], "pooled", "{v}");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    open.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_leaves_at_most_pool_max_idle_upstream_connections() {
+    // 8 concurrent requests need 8 connections; afterwards only pool_max_idle stay open.
+    assert_eq!(connections_left_after_burst(2, 8).await, 2);
+    assert_eq!(connections_left_after_burst(8, 8).await, 8);
+    assert_eq!(connections_left_after_burst(0, 4).await, 0);
+}

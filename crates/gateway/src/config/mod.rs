@@ -199,6 +199,10 @@ pub struct Backend {
     pub max_retries: u32,
     /// `None` when `keepalive_interval_secs` is 0 (keep-alives disabled).
     pub keepalive_interval: Option<Duration>,
+    /// Most idle upstream connections kept for reuse (0: none are kept).
+    pub pool_max_idle: usize,
+    /// How long an idle upstream connection is kept.
+    pub pool_idle_timeout: Duration,
     pub context_window: Option<u64>,
     pub max_output_tokens: Option<u64>,
 }
@@ -324,6 +328,7 @@ fn backend_summary(b: &Backend) -> Value {
             "total": b.total_timeout.as_secs(),
         },
         "max_retries": b.max_retries,
+        "pool": {"max_idle": b.pool_max_idle, "idle_timeout_secs": b.pool_idle_timeout.as_secs()},
         "context_window": b.context_window,
         "max_output_tokens": b.max_output_tokens,
     })

@@ -50,6 +50,8 @@ pub(crate) struct RawBackend {
     pub total_timeout_secs: Option<u64>,
     pub max_retries: Option<u32>,
     pub keepalive_interval_secs: Option<u64>,
+    pub pool_max_idle: Option<usize>,
+    pub pool_idle_timeout_secs: Option<u64>,
     pub context_window: Option<u64>,
     pub max_output_tokens: Option<u64>,
 }

@@ -78,6 +78,8 @@ fn defaults_apply_when_fields_are_omitted() {
     assert_eq!(b.total_timeout, Duration::from_secs(1800));
     assert_eq!(b.max_retries, 2);
     assert_eq!(b.keepalive_interval, Some(Duration::from_secs(10)));
+    assert_eq!(b.pool_max_idle, 64);
+    assert_eq!(b.pool_idle_timeout, Duration::from_secs(90));
     assert_eq!(b.context_window, None);
 }
 
@@ -88,7 +90,8 @@ fn optional_backend_fields_are_stored() {
             r#""name": "d", "url": "https://api.deepseek.com/v1", "model": "deepseek-chat",
                "models": ["deepseek-reasoner"], "provider": "deepseek",
                "quirks": {"strip_reasoning": true}, "keepalive_interval_secs": 0,
-               "context_window": 128000, "max_output_tokens": 8192, "max_retries": 0"#,
+               "context_window": 128000, "max_output_tokens": 8192, "max_retries": 0,
+               "pool_max_idle": 0, "pool_idle_timeout_secs": 5"#,
         ),
         &no_env,
     )
@@ -97,6 +100,8 @@ fn optional_backend_fields_are_stored() {
     assert_eq!(b.provider.as_deref(), Some("deepseek"));
     assert_eq!(b.quirks.get("strip_reasoning"), Some(&Value::Bool(true)));
     assert_eq!(b.keepalive_interval, None);
+    assert_eq!(b.pool_max_idle, 0);
+    assert_eq!(b.pool_idle_timeout, Duration::from_secs(5));
     assert_eq!(b.context_window, Some(128_000));
     assert_eq!(b.max_output_tokens, Some(8192));
     assert_eq!(b.max_retries, 0);
@@ -518,4 +523,22 @@ fn cross_backend_rules_still_see_backends_with_their_own_problems() {
     let err = parse_str(text, &no_env).unwrap_err();
     let paths: Vec<&str> = err.0.iter().map(|p| p.path.as_str()).collect();
     assert_eq!(paths, vec!["backends[1].url", "backends[1].name"], "{err}");
+}
+
+#[test]
+fn pool_limits_are_checked_with_their_paths() {
+    let text = r#"{"backends": [
+        {"name": "a", "url": "http://127.0.0.1:9/v1", "model": "m", "match_rules": {"default": true},
+         "pool_max_idle": 100000, "pool_idle_timeout_secs": 0}]}"#;
+    let err = parse_str(text, &no_env).unwrap_err();
+    let paths: Vec<&str> = err.0.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec![
+            "backends[0].pool_max_idle",
+            "backends[0].pool_idle_timeout_secs"
+        ],
+        "{err}"
+    );
+    assert!(err.to_string().contains("use at most 10000"), "{err}");
 }

@@ -30,6 +30,11 @@ const DEFAULT_TOTAL_TIMEOUT_SECS: u64 = 1800;
 const DEFAULT_MAX_RETRIES: u32 = 2;
 const DEFAULT_KEEPALIVE_SECS: u64 = 10;
 const MAX_RETRIES_LIMIT: u32 = 10;
+/// Idle upstream connections kept per backend: enough for a team's usual concurrency (and the
+/// c=64 benchmark) without a burst of 1,000 streams leaving 1,000 connections' buffers behind.
+const DEFAULT_POOL_MAX_IDLE: usize = 64;
+const POOL_MAX_IDLE_LIMIT: usize = 10_000;
+const DEFAULT_POOL_IDLE_TIMEOUT_SECS: u64 = 90;
 
 const VALID_PROTOCOLS: &str = "\"openai\" or \"mock\"";
 
@@ -376,6 +381,19 @@ fn validate_backend(
         .keepalive_interval_secs
         .unwrap_or(DEFAULT_KEEPALIVE_SECS);
     let keepalive_interval = (keepalive_secs > 0).then(|| Duration::from_secs(keepalive_secs));
+    let pool_max_idle = raw.pool_max_idle.unwrap_or(DEFAULT_POOL_MAX_IDLE);
+    if pool_max_idle > POOL_MAX_IDLE_LIMIT {
+        problems.push(
+            at("pool_max_idle"),
+            format!("{pool_max_idle} is too many — use at most {POOL_MAX_IDLE_LIMIT}"),
+        );
+    }
+    let pool_idle_timeout = timeout(
+        "pool_idle_timeout_secs",
+        raw.pool_idle_timeout_secs,
+        DEFAULT_POOL_IDLE_TIMEOUT_SECS,
+        problems,
+    );
     for (field, value) in [
         ("context_window", raw.context_window),
         ("max_output_tokens", raw.max_output_tokens),
@@ -428,6 +446,8 @@ fn validate_backend(
         total_timeout,
         max_retries,
         keepalive_interval,
+        pool_max_idle,
+        pool_idle_timeout,
         context_window: raw.context_window,
         max_output_tokens: raw.max_output_tokens,
     })
