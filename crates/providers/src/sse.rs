@@ -72,7 +72,7 @@ impl SseDecoder {
                     continue;
                 }
             }
-            match rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+            match memchr::memchr2(b'\n', b'\r', rest) {
                 Some(end) => {
                     self.line.extend_from_slice(&rest[..end]);
                     self.after_cr = rest[end] == b'\r';
@@ -104,7 +104,11 @@ impl SseDecoder {
         // normal case — is borrowed, not copied.
         let mut bytes = std::mem::take(&mut self.line);
         {
-            let text = String::from_utf8_lossy(&bytes);
+            // `from_utf8` (vectorised for ASCII) first; the lossy copy only for invalid bytes.
+            let text = match std::str::from_utf8(&bytes) {
+                Ok(valid) => std::borrow::Cow::Borrowed(valid),
+                Err(_) => String::from_utf8_lossy(&bytes),
+            };
             let mut line: &str = &text;
             if !self.started {
                 self.started = true;
