@@ -400,25 +400,106 @@ pub enum Tool {
     },
 }
 
-impl<'de> Deserialize<'de> for Tool {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = Value::deserialize(d)?;
-        let tool_type = match v.get("type") {
-            Some(Value::String(t)) => t.clone(),
-            _ => return Err(D::Error::custom("tool: missing string field `type`")),
-        };
-        fn conv<T: DeserializeOwned, E: serde::de::Error>(
-            v: Value,
-            tool_type: &str,
-        ) -> Result<T, E> {
-            serde_json::from_value(v).map_err(|e| E::custom(format!("{tool_type} tool: {e}")))
+/// Every field any tool kind reads, each kept as loose JSON so a hosted tool's own fields of any
+/// type never fail the request; the kind's rules are checked after. Parsing into this flat shape
+/// directly (unknown fields skipped) avoids building a `Value` of every tool and converting it
+/// again: Codex sends 10–20 tools on every turn.
+#[derive(Deserialize)]
+#[serde(expecting = "a tool object")]
+struct ToolFields {
+    #[serde(rename = "type", default)]
+    tool_type: Option<Value>,
+    #[serde(default)]
+    name: Option<Value>,
+    #[serde(default)]
+    description: Option<Value>,
+    #[serde(default)]
+    parameters: Option<Value>,
+    #[serde(default)]
+    strict: Option<Value>,
+    #[serde(default)]
+    tools: Option<Value>,
+    #[serde(default)]
+    format: Option<Value>,
+}
+
+impl ToolFields {
+    fn name(&mut self) -> Result<String, String> {
+        match self.name.take() {
+            Some(Value::String(s)) => Ok(s),
+            None | Some(Value::Null) => Err("missing field `name`".into()),
+            Some(other) => Err(format!(
+                "invalid type: {} for `name`, expected a string",
+                json_kind(&other)
+            )),
         }
+    }
+
+    fn description(&mut self) -> Result<Option<String>, String> {
+        match self.description.take() {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(other) => Err(format!(
+                "invalid type: {} for `description`, expected a string",
+                json_kind(&other)
+            )),
+        }
+    }
+
+    fn strict(&mut self) -> Result<Option<bool>, String> {
+        match self.strict.take() {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(b)),
+            Some(other) => Err(format!(
+                "invalid type: {} for `strict`, expected a boolean",
+                json_kind(&other)
+            )),
+        }
+    }
+
+    fn into_tool(mut self, tool_type: String) -> Result<Tool, String> {
+        let non_null = |v: Option<Value>| v.filter(|v| !v.is_null());
         Ok(match tool_type.as_str() {
-            "function" => Tool::Function(conv(v, &tool_type)?),
-            "namespace" => Tool::Namespace(conv(v, &tool_type)?),
-            "custom" => Tool::Custom(conv(v, &tool_type)?),
+            "function" => Tool::Function(FunctionTool {
+                name: self.name()?,
+                description: self.description()?,
+                parameters: non_null(self.parameters.take()),
+                strict: self.strict()?,
+            }),
+            "namespace" => {
+                let name = self.name()?;
+                let description = self.description()?;
+                let tools = match non_null(self.tools.take()) {
+                    None => Vec::new(),
+                    Some(v) => serde_json::from_value(v).map_err(|e| e.to_string())?,
+                };
+                Tool::Namespace(NamespaceTool {
+                    name,
+                    description,
+                    tools,
+                })
+            }
+            "custom" => Tool::Custom(CustomTool {
+                name: self.name()?,
+                description: self.description()?,
+                format: non_null(self.format.take()),
+            }),
             _ => Tool::Other { tool_type },
         })
+    }
+}
+
+impl<'de> Deserialize<'de> for Tool {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut fields = ToolFields::deserialize(d)?;
+        let tool_type = match fields.tool_type.take() {
+            Some(Value::String(t)) => t,
+            _ => return Err(D::Error::custom("tool: missing string field `type`")),
+        };
+        let kind = tool_type.clone();
+        fields
+            .into_tool(tool_type)
+            .map_err(|e| D::Error::custom(format!("{kind} tool: {e}")))
     }
 }
 
@@ -625,6 +706,91 @@ mod tests {
             matches!(&items[0], InputItem::Other { item_type } if item_type == "web_search_call")
         );
         assert!(matches!(&r.tools[0], Tool::Other { tool_type } if tool_type == "web_search"));
+    }
+
+    #[test]
+    fn tools_of_every_kind_parse_directly() {
+        let r = parse_request(
+            br#"{"model":"m","input":"x","tools":[
+              {"type":"function","name":"shell","description":"run","parameters":{"type":"object"},"strict":false,"extra":1},
+              {"type":"function","name":"bare","description":null,"parameters":null},
+              {"type":"custom","name":"apply_patch","description":"patch","format":{"type":"grammar","syntax":"lark"}},
+              {"type":"namespace","name":"mcp__x","tools":[{"type":"function","name":"list"}]},
+              {"type":"web_search","name":5,"filters":{"a":[1]}},
+              {"type":"image_generation"}]}"#,
+        )
+        .unwrap();
+        let Tool::Function(f) = &r.tools[0] else {
+            panic!("{:?}", r.tools[0])
+        };
+        assert_eq!(
+            (f.name.as_str(), f.description.as_deref(), f.strict),
+            ("shell", Some("run"), Some(false))
+        );
+        assert_eq!(f.parameters, Some(serde_json::json!({"type": "object"})));
+        let Tool::Function(f) = &r.tools[1] else {
+            panic!("{:?}", r.tools[1])
+        };
+        assert_eq!(
+            (f.description.as_ref(), f.parameters.as_ref(), f.strict),
+            (None, None, None)
+        );
+        let Tool::Custom(c) = &r.tools[2] else {
+            panic!("{:?}", r.tools[2])
+        };
+        assert_eq!(c.name, "apply_patch");
+        assert_eq!(c.format.as_ref().unwrap()["syntax"], "lark");
+        let Tool::Namespace(ns) = &r.tools[3] else {
+            panic!("{:?}", r.tools[3])
+        };
+        assert!(matches!(&ns.tools[..], [Tool::Function(f)] if f.name == "list"));
+        // Hosted tools keep only their type, whatever their other fields hold.
+        assert!(matches!(&r.tools[4], Tool::Other { tool_type } if tool_type == "web_search"));
+        assert!(
+            matches!(&r.tools[5], Tool::Other { tool_type } if tool_type == "image_generation")
+        );
+    }
+
+    #[test]
+    fn bad_tools_name_the_tool_and_the_field() {
+        for (tools, path, wanted) in [
+            (
+                r#"[{"type":"function"}]"#,
+                "tools[0]",
+                "function tool: missing field `name`",
+            ),
+            (
+                r#"[{"type":"function","name":3}]"#,
+                "tools[0]",
+                "`name`, expected a string",
+            ),
+            (
+                r#"[{"type":"custom","name":"p","description":[]}]"#,
+                "tools[0]",
+                "`description`, expected a string",
+            ),
+            (
+                r#"[{"type":"function","name":"f","strict":"yes"}]"#,
+                "tools[0]",
+                "`strict`, expected a boolean",
+            ),
+            (
+                r#"[{"type":"namespace","name":"n","tools":"x"}]"#,
+                "tools[0]",
+                "namespace tool",
+            ),
+            (
+                r#"[{"name":"f"}]"#,
+                "tools[0]",
+                "missing string field `type`",
+            ),
+            (r#"[5]"#, "tools[0]", "a tool object"),
+        ] {
+            let body = format!(r#"{{"model":"m","input":"x","tools":{tools}}}"#);
+            let e = parse_request(body.as_bytes()).unwrap_err();
+            assert!(e.path.starts_with(path), "{tools}: {e:?}");
+            assert!(e.message.contains(wanted), "{tools}: {e}");
+        }
     }
 
     #[test]
