@@ -10,38 +10,11 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use ccp_convert::stream::{ChatToResponses, ParseOptions, StreamContext};
-use ccp_convert::tools::{ToolNameMap, ToolOrigin};
+use ccp_convert::stream::{ChatToResponses, ParseOptions};
 use ccp_providers::profile::{ProviderId, ResolvedProfile};
 use ccp_providers::sse::{parse_chat_data, ChatData, SseDecoder, SseItem};
 use ccp_types::events::{ResponseEvent, ResponseStatus};
 use serde_json::{json, Value};
-
-/// The golden tests' tool map, so namespaced and custom tools are exercised too.
-fn context(parse: ParseOptions) -> StreamContext {
-    let mut tools = ToolNameMap::default();
-    tools.by_upstream_name.insert(
-        "multi_agent_v1__spawn_agent".to_owned(),
-        ToolOrigin::Function {
-            namespace: Some("multi_agent_v1".to_owned()),
-            name: "spawn_agent".to_owned(),
-        },
-    );
-    tools.by_upstream_name.insert(
-        "apply_patch".to_owned(),
-        ToolOrigin::Custom {
-            name: "apply_patch".to_owned(),
-            namespace: None,
-        },
-    );
-    StreamContext {
-        response_id: "resp_test".to_owned(),
-        model: "codex-model".to_owned(),
-        created_at: 0,
-        tools,
-        parse,
-    }
-}
 
 /// The `.sse` files directly in `dir`, sorted.
 fn sse_files(dir: &Path) -> Vec<PathBuf> {
@@ -69,8 +42,8 @@ fn run_both(
     parse: ParseOptions,
     profile: Option<&ResolvedProfile>,
 ) -> (ChatToResponses, ChatToResponses, usize) {
-    let mut collector = ChatToResponses::collect_only(context(parse.clone()));
-    let mut streaming = ChatToResponses::new(context(parse));
+    let mut collector = ChatToResponses::collect_only(common::golden_context(parse.clone()));
+    let mut streaming = ChatToResponses::new(common::golden_context(parse));
     let mut streamed = 0;
     let mut check = |pair: Pair| {
         assert!(

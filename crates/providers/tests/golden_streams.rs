@@ -10,12 +10,13 @@
 // Test-only helpers outside #[test] fns may panic on broken fixtures.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::HashSet;
 use std::path::PathBuf;
 
 use ccp_convert::stream::opaque::decode_encrypted_content;
-use ccp_convert::stream::{ChatToResponses, ParseOptions, StreamContext};
-use ccp_convert::tools::{ToolNameMap, ToolOrigin};
+use ccp_convert::stream::{ChatToResponses, ParseOptions};
 use ccp_providers::sse::{parse_chat_data, ChatData, SseDecoder, SseItem};
 use ccp_types::events::{OutputItem, ResponseEvent, ResponseObject, ResponseStatus, Sequenced};
 use serde_json::{json, Value};
@@ -34,41 +35,9 @@ fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-fn context() -> StreamContext {
-    let mut tools = ToolNameMap::default();
-    tools.by_upstream_name.insert(
-        "multi_agent_v1__spawn_agent".to_owned(),
-        ToolOrigin::Function {
-            namespace: Some("multi_agent_v1".to_owned()),
-            name: "spawn_agent".to_owned(),
-        },
-    );
-    tools.by_upstream_name.insert(
-        "apply_patch".to_owned(),
-        ToolOrigin::Custom {
-            name: "apply_patch".to_owned(),
-            namespace: None,
-        },
-    );
-    tools.by_upstream_name.insert(
-        "exec_command".to_owned(),
-        ToolOrigin::Function {
-            namespace: None,
-            name: "exec_command".to_owned(),
-        },
-    );
-    StreamContext {
-        response_id: "resp_test".to_owned(),
-        model: "codex-model".to_owned(),
-        created_at: 0,
-        tools,
-        parse: ParseOptions::default(),
-    }
-}
-
 /// Feeds the body in the given reads, the way the gateway adapter does.
 fn convert(reads: &[&[u8]]) -> Vec<ResponseEvent> {
-    let mut machine = ChatToResponses::new(context());
+    let mut machine = ChatToResponses::new(common::golden_context(ParseOptions::default()));
     let mut decoder = SseDecoder::new();
     let mut events = machine.start();
     let handle = |item: SseItem, machine: &mut ChatToResponses, events: &mut Vec<ResponseEvent>| {

@@ -423,38 +423,47 @@ struct ToolFields {
     format: Option<Value>,
 }
 
+/// An optional field of one JSON type: absent or `null` is `None`, another type is an error
+/// naming the field.
+fn optional<T>(
+    value: Option<Value>,
+    field: &str,
+    expected: &str,
+    pick: impl FnOnce(Value) -> Result<T, Value>,
+) -> Result<Option<T>, String> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => pick(v).map(Some).map_err(|other| {
+            format!(
+                "invalid type: {} for `{field}`, expected {expected}",
+                json_kind(&other)
+            )
+        }),
+    }
+}
+
+fn string(v: Value) -> Result<String, Value> {
+    match v {
+        Value::String(s) => Ok(s),
+        other => Err(other),
+    }
+}
+
 impl ToolFields {
     fn name(&mut self) -> Result<String, String> {
-        match self.name.take() {
-            Some(Value::String(s)) => Ok(s),
-            None | Some(Value::Null) => Err("missing field `name`".into()),
-            Some(other) => Err(format!(
-                "invalid type: {} for `name`, expected a string",
-                json_kind(&other)
-            )),
-        }
+        optional(self.name.take(), "name", "a string", string)?
+            .ok_or_else(|| "missing field `name`".to_owned())
     }
 
     fn description(&mut self) -> Result<Option<String>, String> {
-        match self.description.take() {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(format!(
-                "invalid type: {} for `description`, expected a string",
-                json_kind(&other)
-            )),
-        }
+        optional(self.description.take(), "description", "a string", string)
     }
 
     fn strict(&mut self) -> Result<Option<bool>, String> {
-        match self.strict.take() {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(b)),
-            Some(other) => Err(format!(
-                "invalid type: {} for `strict`, expected a boolean",
-                json_kind(&other)
-            )),
-        }
+        optional(self.strict.take(), "strict", "a boolean", |v| match v {
+            Value::Bool(b) => Ok(b),
+            other => Err(other),
+        })
     }
 
     fn into_tool(mut self, tool_type: String) -> Result<Tool, String> {

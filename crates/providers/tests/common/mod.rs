@@ -120,3 +120,41 @@ pub fn model_for(id: &str) -> &'static str {
         _ => "some-model",
     }
 }
+
+/// The stream context of the golden stream tests: a namespaced function, the freeform
+/// `apply_patch` custom tool and a plain function, so every kind of call is resolved.
+pub fn golden_context(
+    parse: ccp_convert::stream::ParseOptions,
+) -> ccp_convert::stream::StreamContext {
+    use ccp_convert::tools::{ToolNameMap, ToolOrigin};
+    let mut tools = ToolNameMap::default();
+    let mut function = |upstream: &str, namespace: Option<&str>, name: &str| {
+        tools.by_upstream_name.insert(
+            upstream.to_owned(),
+            ToolOrigin::Function {
+                namespace: namespace.map(str::to_owned),
+                name: name.to_owned(),
+            },
+        );
+    };
+    function(
+        "multi_agent_v1__spawn_agent",
+        Some("multi_agent_v1"),
+        "spawn_agent",
+    );
+    function("exec_command", None, "exec_command");
+    tools.by_upstream_name.insert(
+        "apply_patch".to_owned(),
+        ToolOrigin::Custom {
+            name: "apply_patch".to_owned(),
+            namespace: None,
+        },
+    );
+    ccp_convert::stream::StreamContext {
+        response_id: "resp_test".to_owned(),
+        model: "codex-model".to_owned(),
+        created_at: 0,
+        tools,
+        parse,
+    }
+}
