@@ -93,13 +93,9 @@ pub struct Args {
 /// Runs the subcommand: 0 on success, 1 when refusing to overwrite or on an IO error, 2 for an
 /// invalid proxy config or flag.
 pub fn run(config_path: &Path, args: Args) -> ExitCode {
-    let config = match ccp_gateway::config::load(config_path) {
+    let config = match crate::load_config(config_path) {
         Ok(c) => c,
-        Err(errors) => {
-            eprintln!("{}: invalid config", config_path.display());
-            eprintln!("{errors}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let proxy_url = match args.proxy_url.as_deref() {
         Some(url) => match normalize_proxy_url(url) {

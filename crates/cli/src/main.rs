@@ -58,32 +58,32 @@ fn main() -> ExitCode {
     }
 }
 
+/// Loads the config, or prints every problem and gives the exit status for an invalid config (2).
+pub(crate) fn load_config(path: &std::path::Path) -> Result<ccp_gateway::config::Config, ExitCode> {
+    ccp_gateway::config::load(path).map_err(|errors| {
+        eprintln!("{}: invalid config", path.display());
+        eprintln!("{errors}");
+        ExitCode::from(2)
+    })
+}
+
 fn check_config(path: &std::path::Path) -> ExitCode {
-    match ccp_gateway::config::load(path) {
-        Ok(cfg) => {
-            println!("{}: OK", path.display());
-            match serde_json::to_string_pretty(&cfg.summary_json()) {
-                Ok(s) => println!("{s}"),
-                Err(e) => eprintln!("could not print the summary: {e}"),
-            }
-            ExitCode::SUCCESS
-        }
-        Err(errors) => {
-            eprintln!("{}: invalid config", path.display());
-            eprintln!("{errors}");
-            ExitCode::from(2)
-        }
+    let cfg = match load_config(path) {
+        Ok(cfg) => cfg,
+        Err(code) => return code,
+    };
+    println!("{}: OK", path.display());
+    match serde_json::to_string_pretty(&cfg.summary_json()) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("could not print the summary: {e}"),
     }
+    ExitCode::SUCCESS
 }
 
 fn serve(path: &std::path::Path) -> ExitCode {
-    let config = match ccp_gateway::config::load(path) {
+    let config = match load_config(path) {
         Ok(c) => c,
-        Err(errors) => {
-            eprintln!("{}: invalid config", path.display());
-            eprintln!("{errors}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let _guards = match logging::init(&config.log_dir) {
         Ok(g) => g,

@@ -453,9 +453,19 @@ pub fn chat_completion_to_response(
     completion: ChatCompletion,
     ctx: StreamContext,
 ) -> ResponseObject {
+    chat_chunks_to_response([completion.into_chunk()], ctx)
+}
+
+/// The final response for a whole sequence of chunks that ended cleanly, built in collect-only
+/// mode (no events).
+pub fn chat_chunks_to_response(
+    chunks: impl IntoIterator<Item = ChatChunk>,
+    ctx: StreamContext,
+) -> ResponseObject {
     let mut machine = ChatToResponses::collect_only(ctx);
-    machine.start();
-    machine.push(completion.into_chunk());
+    for chunk in chunks {
+        machine.push(chunk);
+    }
     machine.finish();
     machine.response
 }

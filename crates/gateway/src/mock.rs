@@ -46,32 +46,27 @@ pub fn mock_answer(req: &ChatRequest) -> String {
         .iter()
         .rev()
         .find(|m| matches!(m.role, ChatRole::User | ChatRole::Tool));
-    match last {
-        Some(m) if m.role == ChatRole::Tool => {
-            let text = m
-                .content
-                .as_ref()
-                .map(ChatContent::joined_text)
-                .unwrap_or_default();
-            format!(
-                "Mock backend: the tool returned {} characters: {}",
-                text.len(),
-                clip(&text, 200)
-            )
-        }
-        Some(m) => {
-            let text = m
-                .content
-                .as_ref()
-                .map(ChatContent::joined_text)
-                .unwrap_or_default();
+    let Some(m) = last else {
+        return "Hello from the codex-convert-proxy mock backend.".to_owned();
+    };
+    let text = m
+        .content
+        .as_ref()
+        .map(ChatContent::joined_text)
+        .unwrap_or_default();
+    match m.role {
+        ChatRole::Tool => format!(
+            "Mock backend: the tool returned {} characters: {}",
+            text.len(),
+            clip(&text, 200)
+        ),
+        _ => {
             format!(
                 "Hello from the codex-convert-proxy mock backend (model {}). You said: \"{}\". Configure a real backend in config.json to talk to a model.",
                 req.model,
                 clip(text.trim(), 200)
             )
         }
-        None => "Hello from the codex-convert-proxy mock backend.".to_owned(),
     }
 }
 

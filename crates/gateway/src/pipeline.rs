@@ -13,7 +13,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use ccp_convert::request::{responses_request_to_chat, RequestOptions};
-use ccp_convert::stream::{chat_completion_to_response, ChatToResponses, StreamContext};
+use ccp_convert::stream::{
+    chat_chunks_to_response, chat_completion_to_response, ChatToResponses, StreamContext,
+};
 use ccp_providers::sse::SseDecoder;
 use ccp_types::chat::ChatRequest;
 use ccp_types::events::{ResponseEvent, ResponseObject, ResponseStatus};
@@ -213,13 +215,7 @@ impl Gateway {
         match (&self.backends[prepared.backend].client, stream) {
             (None, true) => Ok(GatewayResponse::Stream(mock_stream(&chat, ctx, log))),
             (None, false) => {
-                let mut machine = ChatToResponses::new(ctx);
-                let _ = machine.start();
-                for c in crate::mock::mock_chunks(&chat) {
-                    let _ = machine.push(c);
-                }
-                let _ = machine.finish();
-                let resp = machine.response().clone();
+                let resp = chat_chunks_to_response(crate::mock::mock_chunks(&chat), ctx);
                 log.finish(&resp, 200);
                 Ok(GatewayResponse::Json(Box::new(resp)))
             }

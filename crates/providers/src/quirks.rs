@@ -179,83 +179,82 @@ pub fn parse_quirks(raw: &Map<String, Value>) -> Result<Quirks, Vec<QuirkProblem
                 Some("keep") | Some("developer") => q.developer_role = Some(DeveloperRole::Keep),
                 _ => bad(r#""system" or "keep""#),
             },
-            "max_tokens_field" => match value.as_str() {
-                Some("max_tokens") => q.max_tokens_field = Some(MaxTokensField::MaxTokens),
-                Some("max_completion_tokens") => {
-                    q.max_tokens_field = Some(MaxTokensField::MaxCompletionTokens)
-                }
-                _ => bad(r#""max_tokens" or "max_completion_tokens""#),
+            "max_tokens_field" => match one_of(
+                value,
+                &[
+                    ("max_tokens", MaxTokensField::MaxTokens),
+                    ("max_completion_tokens", MaxTokensField::MaxCompletionTokens),
+                ],
+            ) {
+                Ok(f) => q.max_tokens_field = Some(f),
+                Err(expected) => bad(&expected),
             },
-            "reasoning_field" => {
-                let field = match value.as_str() {
-                    Some("reasoning_content") => Some(ReasoningField::ReasoningContent),
-                    Some("reasoning") => Some(ReasoningField::Reasoning),
-                    Some("reasoning_details") => Some(ReasoningField::ReasoningDetails),
-                    Some("think_tags") => Some(ReasoningField::ThinkTags),
-                    Some("none") => Some(ReasoningField::Omit),
-                    _ => None,
-                };
-                match field {
-                    Some(f) => q.reasoning_field = Some(f),
-                    None => bad(
-                        r#""reasoning_content", "reasoning", "reasoning_details", "think_tags" or "none""#,
-                    ),
-                }
-            }
+            "reasoning_field" => match one_of(
+                value,
+                &[
+                    ("reasoning_content", ReasoningField::ReasoningContent),
+                    ("reasoning", ReasoningField::Reasoning),
+                    ("reasoning_details", ReasoningField::ReasoningDetails),
+                    ("think_tags", ReasoningField::ThinkTags),
+                    ("none", ReasoningField::Omit),
+                ],
+            ) {
+                Ok(f) => q.reasoning_field = Some(f),
+                Err(expected) => bad(&expected),
+            },
             "reasoning_placeholder" => match value.as_str() {
                 Some(s) if !s.trim().is_empty() => q.reasoning_placeholder = Some(s.to_owned()),
                 _ => bad("a non-empty string"),
             },
-            "reasoning_control" => {
-                let kind = match value.as_str() {
-                    Some("none") => Some(ControlKind::Off),
-                    Some("reasoning_effort") => Some(ControlKind::ReasoningEffort),
-                    Some("thinking") => Some(ControlKind::Thinking),
-                    Some("enable_thinking") => Some(ControlKind::EnableThinking),
-                    Some("openrouter") => Some(ControlKind::OpenRouter),
-                    Some("minimax") => Some(ControlKind::MiniMax),
-                    _ => None,
-                };
-                match kind {
-                    Some(k) => q.reasoning_control = Some(k),
-                    None => bad(
-                        r#""none", "reasoning_effort", "thinking", "enable_thinking", "openrouter" or "minimax""#,
+            "reasoning_control" => match one_of(
+                value,
+                &[
+                    ("none", ControlKind::Off),
+                    ("reasoning_effort", ControlKind::ReasoningEffort),
+                    ("thinking", ControlKind::Thinking),
+                    ("enable_thinking", ControlKind::EnableThinking),
+                    ("openrouter", ControlKind::OpenRouter),
+                    ("minimax", ControlKind::MiniMax),
+                ],
+            ) {
+                Ok(k) => q.reasoning_control = Some(k),
+                Err(expected) => bad(&expected),
+            },
+            "effort_scale" => match one_of(
+                value,
+                &[
+                    ("as_requested", EffortScale::AsRequested),
+                    (
+                        "low_medium_high",
+                        EffortScale::LowMediumHigh {
+                            none_disables: false,
+                        },
                     ),
-                }
-            }
-            "effort_scale" => {
-                let scale = match value.as_str() {
-                    Some("as_requested") => Some(EffortScale::AsRequested),
-                    Some("low_medium_high") => Some(EffortScale::LowMediumHigh {
-                        none_disables: false,
-                    }),
-                    Some("low_medium_high_none") => Some(EffortScale::LowMediumHigh {
-                        none_disables: true,
-                    }),
-                    Some("low_high_max") => Some(EffortScale::LowHighMax),
-                    Some("high_max") => Some(EffortScale::HighMax),
-                    _ => None,
-                };
-                match scale {
-                    Some(s) => q.effort_scale = Some(s),
-                    None => bad(
-                        r#""as_requested", "low_medium_high", "low_medium_high_none", "low_high_max" or "high_max""#,
+                    (
+                        "low_medium_high_none",
+                        EffortScale::LowMediumHigh {
+                            none_disables: true,
+                        },
                     ),
-                }
-            }
-            "tool_choice" => {
-                let policy = match value.as_str() {
-                    Some("keep") => Some(ToolChoicePolicy::Keep),
-                    Some("required_to_auto") => Some(ToolChoicePolicy::RequiredToAuto),
-                    Some("auto_only") => Some(ToolChoicePolicy::AutoOnly),
-                    Some("drop") => Some(ToolChoicePolicy::Drop),
-                    _ => None,
-                };
-                match policy {
-                    Some(p) => q.tool_choice = Some(p),
-                    None => bad(r#""keep", "required_to_auto", "auto_only" or "drop""#),
-                }
-            }
+                    ("low_high_max", EffortScale::LowHighMax),
+                    ("high_max", EffortScale::HighMax),
+                ],
+            ) {
+                Ok(s) => q.effort_scale = Some(s),
+                Err(expected) => bad(&expected),
+            },
+            "tool_choice" => match one_of(
+                value,
+                &[
+                    ("keep", ToolChoicePolicy::Keep),
+                    ("required_to_auto", ToolChoicePolicy::RequiredToAuto),
+                    ("auto_only", ToolChoicePolicy::AutoOnly),
+                    ("drop", ToolChoicePolicy::Drop),
+                ],
+            ) {
+                Ok(p) => q.tool_choice = Some(p),
+                Err(expected) => bad(&expected),
+            },
             "temperature" => match value {
                 Value::String(s) if s == "keep" => q.temperature = Some(TemperaturePolicy::Keep),
                 Value::String(s) if s == "drop" => q.temperature = Some(TemperaturePolicy::Drop),
@@ -327,6 +326,25 @@ pub fn parse_quirks(raw: &Map<String, Value>) -> Result<Quirks, Vec<QuirkProblem
     }
 }
 
+/// The value named by a string among `choices`, or the accepted names as `"a", "b" or "c"`.
+fn one_of<T: Copy>(value: &Value, choices: &[(&str, T)]) -> Result<T, String> {
+    if let Some(&(_, v)) = value
+        .as_str()
+        .and_then(|s| choices.iter().find(|(name, _)| *name == s))
+    {
+        return Ok(v);
+    }
+    let names: Vec<String> = choices
+        .iter()
+        .map(|(name, _)| format!("{name:?}"))
+        .collect();
+    Err(match names.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    })
+}
+
 fn describe_value(v: &Value) -> String {
     match v {
         Value::Null => "null".to_owned(),
@@ -396,6 +414,21 @@ fn check_drop_fields(items: &[Value], problems: &mut Vec<QuirkProblem>) -> Vec<S
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn names_the_choices_like_a_sentence() {
+        let two = [("max_tokens", 1), ("max_completion_tokens", 2)];
+        assert_eq!(one_of(&json!("max_completion_tokens"), &two), Ok(2));
+        assert_eq!(
+            one_of(&json!(5), &two),
+            Err(r#""max_tokens" or "max_completion_tokens""#.to_owned())
+        );
+        let three = [("keep", 1), ("auto_only", 2), ("drop", 3)];
+        assert_eq!(
+            one_of(&json!("required"), &three),
+            Err(r#""keep", "auto_only" or "drop""#.to_owned())
+        );
+    }
 
     fn raw(v: Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap_or_default()

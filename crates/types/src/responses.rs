@@ -221,16 +221,25 @@ pub enum MessageContent {
 
 impl<'de> Deserialize<'de> for MessageContent {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match Value::deserialize(d)? {
-            Value::String(s) => Ok(MessageContent::Text(s)),
-            Value::Array(parts) => parts_from_values(parts)
-                .map(MessageContent::Parts)
-                .map_err(D::Error::custom),
-            other => Err(D::Error::custom(format!(
-                "expected a string or an array of content parts, found {}",
-                json_kind(&other)
-            ))),
-        }
+        text_or_parts(d, MessageContent::Text, MessageContent::Parts)
+    }
+}
+
+/// A string or an array of content parts (message content, tool output).
+fn text_or_parts<'de, D: Deserializer<'de>, T>(
+    d: D,
+    text: fn(String) -> T,
+    parts: fn(Vec<ContentPart>) -> T,
+) -> Result<T, D::Error> {
+    match Value::deserialize(d)? {
+        Value::String(s) => Ok(text(s)),
+        Value::Array(values) => parts_from_values(values)
+            .map(parts)
+            .map_err(D::Error::custom),
+        other => Err(D::Error::custom(format!(
+            "expected a string or an array of content parts, found {}",
+            json_kind(&other)
+        ))),
     }
 }
 
@@ -364,16 +373,7 @@ pub enum ToolOutput {
 
 impl<'de> Deserialize<'de> for ToolOutput {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match Value::deserialize(d)? {
-            Value::String(s) => Ok(ToolOutput::Text(s)),
-            Value::Array(parts) => parts_from_values(parts)
-                .map(ToolOutput::Parts)
-                .map_err(D::Error::custom),
-            other => Err(D::Error::custom(format!(
-                "expected a string or an array of content parts, found {}",
-                json_kind(&other)
-            ))),
-        }
+        text_or_parts(d, ToolOutput::Text, ToolOutput::Parts)
     }
 }
 

@@ -254,6 +254,16 @@ pub(crate) mod common {
     }
     use super::{ErrorClass, ErrorCode, ErrorView};
 
+    /// The HTTP status an error stands for: a numeric `error.code` in 400..600 (servers that
+    /// report mid-stream errors carry the would-be status there), else the response's status.
+    pub(crate) fn effective_status(status: u16, error: &ErrorView) -> u16 {
+        error
+            .numeric_code()
+            .and_then(|c| u16::try_from(c).ok())
+            .filter(|c| (400..600).contains(c))
+            .unwrap_or(status)
+    }
+
     /// Context-window overflow phrased the usual ways.
     pub(crate) fn is_context_overflow(view: &ErrorView) -> bool {
         view.code_is(&[

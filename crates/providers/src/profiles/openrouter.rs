@@ -31,13 +31,7 @@ pub static PROFILE: Profile = Profile {
 
 fn classify_error(status: u16, error: &ErrorView) -> Option<ErrorClass> {
     let class = |code, what: &str| Some(ErrorClass::new(code, what, error));
-    // Mid-stream errors carry the would-be HTTP status in `error.code`.
-    let effective = error
-        .numeric_code()
-        .and_then(|c| u16::try_from(c).ok())
-        .filter(|c| (400..600).contains(c))
-        .unwrap_or(status);
-    match effective {
+    match common::effective_status(status, error) {
         402 => class(
             ErrorCode::InsufficientQuota,
             "OpenRouter credits are exhausted (402) — add credits or raise the key's limit",

@@ -41,10 +41,5 @@ fn classify_error(status: u16, error: &ErrorView) -> Option<ErrorClass> {
             "the conversation is longer than the served model's max_model_len",
         );
     }
-    let effective = error
-        .numeric_code()
-        .and_then(|c| u16::try_from(c).ok())
-        .filter(|c| (400..600).contains(c))
-        .unwrap_or(status);
-    common::by_status(effective, error)
+    common::by_status(common::effective_status(status, error), error)
 }
