@@ -50,6 +50,9 @@ pub struct PreparedRequest {
     pub backend: usize,
     pub upstream_model: String,
     pub request: ResponsesRequest,
+    /// Size of the client's body: the upstream body is about as large, so its buffer is
+    /// allocated once instead of grown by doubling.
+    pub body_len: usize,
 }
 
 struct BackendRuntime {
@@ -137,6 +140,7 @@ impl Gateway {
             backend: route.backend,
             upstream_model: route.upstream_model,
             request,
+            body_len: body.len(),
         })
     }
 
@@ -220,11 +224,18 @@ impl Gateway {
                 Ok(GatewayResponse::Json(Box::new(resp)))
             }
             (Some(client), true) => Ok(GatewayResponse::Stream(
-                self.upstream_stream(client.clone(), prepared.backend, &chat, ctx, log)
-                    .await,
+                self.upstream_stream(
+                    client.clone(),
+                    prepared.backend,
+                    &chat,
+                    prepared.body_len,
+                    ctx,
+                    log,
+                )
+                .await,
             )),
             (Some(client), false) => {
-                self.upstream_json(client, prepared.backend, &chat, ctx, log)
+                self.upstream_json(client, prepared.backend, &chat, prepared.body_len, ctx, log)
                     .await
             }
         }
@@ -243,10 +254,11 @@ impl Gateway {
         client: &UpstreamClient,
         backend: usize,
         chat: &ChatRequest,
+        size_hint: usize,
         ctx: StreamContext,
         log: RequestLog,
     ) -> Result<GatewayResponse, GatewayError> {
-        let body = serialize(chat)?;
+        let body = serialize(chat, size_hint)?;
         let mapper = self.failure_mapper(backend);
         let fail = |f: UpstreamFailure| {
             let e = mapper.map(&f);
@@ -291,13 +303,14 @@ impl Gateway {
         client: UpstreamClient,
         backend: usize,
         chat: &ChatRequest,
+        size_hint: usize,
         ctx: StreamContext,
         log: RequestLog,
     ) -> EventStream {
         let mapper = self.failure_mapper(backend);
         let mut machine = ChatToResponses::new(ctx);
         let mut out: VecDeque<ResponseEvent> = machine.start().into();
-        let body = match serialize(chat) {
+        let body = match serialize(chat, size_hint) {
             Ok(b) => b,
             Err(e) => {
                 out.extend(machine.fail(e.code(), &e.to_string()));
@@ -385,10 +398,13 @@ fn finished_stream(out: VecDeque<ResponseEvent>, log: RequestLog) -> EventStream
 
 use futures_util::StreamExt as _;
 
-fn serialize(chat: &ChatRequest) -> Result<Bytes, GatewayError> {
-    serde_json::to_vec(chat).map(Bytes::from).map_err(|e| {
-        GatewayError::Internal(format!("could not serialize the upstream request: {e}"))
-    })
+fn serialize(chat: &ChatRequest, size_hint: usize) -> Result<Bytes, GatewayError> {
+    let mut buf = Vec::with_capacity(size_hint + 512);
+    serde_json::to_writer(&mut buf, chat)
+        .map(|()| Bytes::from(buf))
+        .map_err(|e| {
+            GatewayError::Internal(format!("could not serialize the upstream request: {e}"))
+        })
 }
 
 fn policy_of(b: &Backend) -> UpstreamPolicy {

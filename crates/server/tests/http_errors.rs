@@ -22,30 +22,11 @@ fn config(upstream_url: &str) -> String {
 
 /// The same with an explicit provider profile (`None`: inferred, i.e. `generic` here).
 fn config_for(upstream_url: &str, provider: Option<&str>) -> String {
-    let mut backend = json!({
-        "name": "main", "url": upstream_url, "api_key": UPSTREAM_KEY, "model": "upstream-model",
-        "protocol": "openai", "match_rules": {"default": true}, "max_retries": 0
-    });
+    let mut settings = json!({"max_retries": 0});
     if let Some(p) = provider {
-        backend["provider"] = json!(p);
+        settings["provider"] = json!(p);
     }
-    json!({
-        "listen": "127.0.0.1:0",
-        "log_dir": std::env::temp_dir().join("ccp-test-logs").to_string_lossy(),
-        "client_keys": [CLIENT_KEY],
-        "backends": [backend]
-    })
-    .to_string()
-}
-
-fn body(stream: bool) -> Value {
-    json!({"model": "client-model", "input": "Say hi", "stream": stream})
-}
-
-/// Fails the test if a configured key appears in `text`.
-fn assert_no_keys(text: &str) {
-    assert!(!text.contains(UPSTREAM_KEY), "upstream key leaked: {text}");
-    assert!(!text.contains(CLIENT_KEY), "client key leaked: {text}");
+    backend_config(upstream_url, settings, true)
 }
 
 /// The delay Codex would parse: `(?i)try again in\s*(\d+(?:\.\d+)?)\s*(s|ms|seconds?)`.

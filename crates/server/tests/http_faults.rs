@@ -15,28 +15,7 @@ use serde_json::{json, Value};
 
 /// One backend at `upstream_url` with `extra` merged into its settings.
 fn config(upstream_url: &str, extra: Value) -> String {
-    let mut backend = json!({
-        "name": "main", "url": upstream_url, "api_key": UPSTREAM_KEY, "model": "upstream-model",
-        "protocol": "openai", "match_rules": {"default": true}
-    });
-    for (k, v) in extra.as_object().unwrap() {
-        backend[k] = v.clone();
-    }
-    json!({
-        "listen": "127.0.0.1:0",
-        "log_dir": std::env::temp_dir().join("ccp-test-logs").to_string_lossy(),
-        "backends": [backend]
-    })
-    .to_string()
-}
-
-fn body(stream: bool) -> Value {
-    json!({"model": "client-model", "input": "Say hi", "stream": stream})
-}
-
-fn assert_no_keys(text: &str) {
-    assert!(!text.contains(UPSTREAM_KEY), "upstream key leaked: {text}");
-    assert!(!text.contains(CLIENT_KEY), "client key leaked: {text}");
+    backend_config(upstream_url, extra, false)
 }
 
 async fn stream(app: &App) -> Vec<(String, Value)> {
@@ -398,6 +377,20 @@ async fn total_timeout_names_itself() {
     );
 }
 
+/// The event types, and how many `response.in_progress` keep-alives came between the first
+/// and the last text delta.
+fn keepalives_between_deltas(events: &[(String, Value)]) -> (Vec<String>, usize) {
+    let types = event_types(events);
+    let is_delta = |t: &String| t == "response.output_text.delta";
+    let first_delta = types.iter().position(is_delta).unwrap();
+    let last_delta = types.iter().rposition(is_delta).unwrap();
+    let keepalives = types[first_delta..last_delta]
+        .iter()
+        .filter(|t| *t == "response.in_progress")
+        .count();
+    (types, keepalives)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keepalives_during_upstream_silence() {
     let upstream = MockUpstream::strict().await;
@@ -407,19 +400,7 @@ async fn keepalives_during_upstream_silence() {
     let events = stream(&app).await;
     completed(&events);
     assert_eq!(text_of(&events), "Hello world");
-    let types = event_types(&events);
-    let first_delta = types
-        .iter()
-        .position(|t| t == "response.output_text.delta")
-        .unwrap();
-    let second_delta = types
-        .iter()
-        .rposition(|t| t == "response.output_text.delta")
-        .unwrap();
-    let keepalives = types[first_delta..second_delta]
-        .iter()
-        .filter(|t| *t == "response.in_progress")
-        .count();
+    let (types, keepalives) = keepalives_between_deltas(&events);
     assert!(
         keepalives >= 2,
         "in_progress events during the silence: {types:?}"
@@ -512,19 +493,7 @@ async fn keepalives_continue_while_upstream_sends_only_comments() {
     let events = stream(&app).await;
     completed(&events);
     assert_eq!(text_of(&events), "Hello world");
-    let types = event_types(&events);
-    let first_delta = types
-        .iter()
-        .position(|t| t == "response.output_text.delta")
-        .unwrap();
-    let second_delta = types
-        .iter()
-        .rposition(|t| t == "response.output_text.delta")
-        .unwrap();
-    let keepalives = types[first_delta..second_delta]
-        .iter()
-        .filter(|t| *t == "response.in_progress")
-        .count();
+    let (types, keepalives) = keepalives_between_deltas(&events);
     assert!(
         keepalives >= 2,
         "in_progress events during ~3 s of upstream comments: {types:?}"

@@ -57,12 +57,7 @@ async fn lkeap_plan_endpoint_posts_to_plan_v3_chat_completions() {
     complete(&app, &json!({"model": "m", "input": "hi", "stream": true})).await;
     let reqs = upstream.chat_requests();
     assert_eq!(reqs[0].path, "/plan/v3/chat/completions");
-    let health: Value = reqwest::get(app.url("/health"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = get_json(&app.url("/health")).await;
     assert!(health.to_string().contains("\"lkeap\""), "{health}");
     upstream.assert_no_violations();
 }

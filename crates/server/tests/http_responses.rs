@@ -313,21 +313,11 @@ async fn routes_by_prefix_model_header_and_default() {
 async fn health_models_and_helpful_404s() {
     let upstream = MockUpstream::strict().await;
     let app = start(&single_backend_config(&upstream.url())).await;
-    let health: Value = reqwest::get(app.url("/health"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = get_json(&app.url("/health")).await;
     assert_eq!(health["status"], "ok");
     assert!(!health.to_string().contains(UPSTREAM_KEY));
     assert!(health.to_string().contains("main"));
-    let models: Value = reqwest::get(app.url("/v1/models"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models = get_json(&app.url("/v1/models")).await;
     assert_eq!(models["object"], "list");
     assert_eq!(models["data"][0]["id"], "upstream-model");
     for (path, needle) in [

@@ -42,15 +42,44 @@ pub async fn start(config_json: &str) -> App {
 
 /// One openai backend (default) pointing at `upstream_url`.
 pub fn single_backend_config(upstream_url: &str) -> String {
-    serde_json::json!({
+    backend_config(upstream_url, serde_json::json!({}), false)
+}
+
+/// One openai backend `main` at `upstream_url` with `settings` merged into it; with
+/// `client_key` the proxy requires [`CLIENT_KEY`].
+pub fn backend_config(upstream_url: &str, settings: Value, client_key: bool) -> String {
+    let mut backend = serde_json::json!({
+        "name": "main", "url": upstream_url, "api_key": UPSTREAM_KEY, "model": "upstream-model",
+        "protocol": "openai", "match_rules": {"default": true}
+    });
+    for (k, v) in settings.as_object().unwrap() {
+        backend[k] = v.clone();
+    }
+    let mut config = serde_json::json!({
         "listen": "127.0.0.1:0",
         "log_dir": std::env::temp_dir().join("ccp-test-logs").to_string_lossy(),
-        "backends": [{
-            "name": "main", "url": upstream_url, "api_key": UPSTREAM_KEY, "model": "upstream-model",
-            "protocol": "openai", "match_rules": {"default": true}
-        }]
-    })
-    .to_string()
+        "backends": [backend]
+    });
+    if client_key {
+        config["client_keys"] = serde_json::json!([CLIENT_KEY]);
+    }
+    config.to_string()
+}
+
+/// A small Responses request body.
+pub fn body(stream: bool) -> Value {
+    serde_json::json!({"model": "client-model", "input": "Say hi", "stream": stream})
+}
+
+/// Fails the test if a configured key appears in `text`.
+pub fn assert_no_keys(text: &str) {
+    assert!(!text.contains(UPSTREAM_KEY), "upstream key leaked: {text}");
+    assert!(!text.contains(CLIENT_KEY), "client key leaked: {text}");
+}
+
+/// GETs `url` and parses the JSON answer.
+pub async fn get_json(url: &str) -> Value {
+    reqwest::get(url).await.unwrap().json().await.unwrap()
 }
 
 /// Parses an SSE body into (event name, data JSON) pairs.
