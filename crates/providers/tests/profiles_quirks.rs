@@ -8,7 +8,7 @@ mod common;
 
 use ccp_providers::quirks::{parse_quirks, QUIRK_KEYS};
 use ccp_types::chat::{ChatContent, ChatContentPart, ChatMessage, ChatRequest, ChatRole};
-use common::{codex_requests, convert, profile, shape};
+use common::{codex_request, convert, first_assistant, profile, shape};
 use serde_json::{json, Map, Value};
 
 /// Every quirk key has a `quirk_<key>` test function in this file.
@@ -24,9 +24,7 @@ fn every_key_has_a_test() {
 }
 
 fn fixture(name: &str) -> ChatRequest {
-    let requests = codex_requests();
-    let body = &requests.iter().find(|(n, _)| n == name).unwrap().1;
-    let mut body = body.clone();
+    let mut body = codex_request(name);
     body["max_output_tokens"] = json!(1000);
     convert(&body, true).unwrap()
 }
@@ -52,15 +50,6 @@ fn roles(wire: &Value) -> Vec<String> {
         .iter()
         .map(|m| m["role"].as_str().unwrap().to_owned())
         .collect()
-}
-
-fn assistant(wire: &Value) -> &Value {
-    wire["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["role"] == "assistant")
-        .unwrap()
 }
 
 #[test]
@@ -178,9 +167,12 @@ fn quirk_reasoning_field() {
         &raw,
         None,
     );
-    assert_eq!(assistant(&plain)["reasoning_content"], "raw reasoning");
-    assert_eq!(assistant(&quirked)["reasoning"], "raw reasoning");
-    assert!(assistant(&quirked).get("reasoning_content").is_none());
+    assert_eq!(
+        first_assistant(&plain)["reasoning_content"],
+        "raw reasoning"
+    );
+    assert_eq!(first_assistant(&quirked)["reasoning"], "raw reasoning");
+    assert!(first_assistant(&quirked).get("reasoning_content").is_none());
 }
 
 #[test]
@@ -202,7 +194,7 @@ fn quirk_strip_reasoning() {
         &raw,
         None,
     );
-    assert_eq!(assistant(&kept)["reasoning_content"], "raw reasoning");
+    assert_eq!(first_assistant(&kept)["reasoning_content"], "raw reasoning");
 }
 
 #[test]
@@ -215,8 +207,8 @@ fn quirk_require_reasoning_on_tool_calls() {
         &raw,
         None,
     );
-    assert!(assistant(&plain)["reasoning_content"].is_string());
-    assert!(assistant(&off).get("reasoning_content").is_none());
+    assert!(first_assistant(&plain)["reasoning_content"].is_string());
+    assert!(first_assistant(&off).get("reasoning_content").is_none());
     let (_, on) = with_and_without(
         "qwen",
         "qwen3-coder-plus",
@@ -225,7 +217,7 @@ fn quirk_require_reasoning_on_tool_calls() {
         None,
     );
     assert_eq!(
-        assistant(&on)["reasoning_content"],
+        first_assistant(&on)["reasoning_content"],
         ccp_providers::profile::REASONING_PLACEHOLDER
     );
 }
@@ -240,7 +232,7 @@ fn quirk_reasoning_placeholder() {
         &raw,
         None,
     );
-    assert_eq!(assistant(&quirked)["reasoning_content"], "tool call");
+    assert_eq!(first_assistant(&quirked)["reasoning_content"], "tool call");
 }
 
 #[test]

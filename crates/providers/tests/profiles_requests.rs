@@ -9,7 +9,7 @@ mod common;
 
 use ccp_providers::profile::{ProviderId, REASONING_PLACEHOLDER};
 use ccp_types::chat::{ChatContent, ChatRequest, ChatRole};
-use common::{codex_requests, convert, model_for, profile, shape};
+use common::{codex_request, codex_requests, convert, first_assistant, model_for, profile, shape};
 use serde_json::{json, Value};
 
 const EFFORTS: [Option<&str>; 9] = [
@@ -331,22 +331,7 @@ fn tool_turn_replays_for_providers_that_require_them() {
 }
 
 fn tool_turn() -> ChatRequest {
-    let requests = codex_requests();
-    let body = &requests
-        .iter()
-        .find(|(n, _)| n == "tool-turn-followup")
-        .unwrap()
-        .1;
-    convert(body, true).unwrap()
-}
-
-fn first_assistant(wire: &Value) -> &Value {
-    wire["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["role"] == "assistant")
-        .unwrap()
+    convert(&codex_request("tool-turn-followup"), true).unwrap()
 }
 
 #[test]

@@ -20,16 +20,9 @@ use proptest::prelude::*;
 use proptest::sample::{select, Index};
 use serde_json::{json, Value};
 
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256)
-}
-
+/// Proptest's defaults (its `cases` already reads `PROPTEST_CASES`, default 256).
 fn config() -> ProptestConfig {
     ProptestConfig {
-        cases: cases(),
         // Integration tests have no lib.rs for proptest to put regressions next to.
         failure_persistence: None,
         ..ProptestConfig::default()

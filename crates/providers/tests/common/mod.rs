@@ -158,3 +158,22 @@ pub fn golden_context(
         parse,
     }
 }
+
+/// The body of the Codex request fixture `name`.
+pub fn codex_request(name: &str) -> Value {
+    codex_requests()
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no Codex request fixture {name}"))
+        .1
+}
+
+/// The first assistant message of a shaped upstream body.
+pub fn first_assistant(wire: &Value) -> &Value {
+    wire["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "assistant")
+        .unwrap()
+}
