@@ -122,6 +122,13 @@ impl Router {
         out
     }
 
+    /// The path with a backend's `path_prefix` removed (the endpoint part), without routing.
+    pub fn path_after_prefix(&self, path: &str) -> String {
+        self.match_prefix(path)
+            .map(|(_, rest)| rest)
+            .unwrap_or_else(|| path.to_owned())
+    }
+
     fn match_prefix(&self, path: &str) -> Option<(usize, String)> {
         let mut best: Option<(usize, usize, String)> = None;
         for (i, e) in self.entries.iter().enumerate() {
@@ -253,6 +260,20 @@ mod tests {
         assert_eq!(name_of(&c, &route), "glm");
         assert_eq!(route.rest, "/kimiX/v1/responses");
         assert_eq!(route.matched_by, MatchedBy::Default);
+    }
+
+    #[test]
+    fn path_after_prefix_is_the_routes_rest() {
+        let (r, _) = router();
+        for path in [
+            "/kimi/v1/responses",
+            "/kimi/team/v1/responses",
+            "/kimiX/v1/responses",
+            "/",
+        ] {
+            let route = r.resolve(path, None, &no_headers);
+            assert_eq!(r.path_after_prefix(path), route.rest, "{path}");
+        }
     }
 
     #[test]

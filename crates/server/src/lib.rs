@@ -101,9 +101,7 @@ async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
 async fn handle(state: AppState, req: Request) -> Response {
     let gateway = &state.gateway;
     let path = req.uri().path().to_owned();
-    let no_headers = |_: &str| None;
-    let route = gateway.router().resolve(&path, None, &no_headers);
-    let endpoint = classify(&route.rest);
+    let endpoint = classify(&gateway.router().path_after_prefix(&path));
     let method = req.method().clone();
     if let Err(e) = auth::check(gateway, req.headers(), endpoint) {
         return error_response(&e);
@@ -128,9 +126,10 @@ async fn handle(state: AppState, req: Request) -> Response {
 }
 
 async fn responses(gateway: &Gateway, path: String, req: Request) -> Response {
-    let headers = req.headers().clone();
+    let (parts, body) = req.into_parts();
+    let headers = parts.headers;
     let limit = gateway.config().max_body_bytes;
-    let body: Bytes = match axum::body::to_bytes(req.into_body(), limit).await {
+    let body: Bytes = match axum::body::to_bytes(body, limit).await {
         Ok(b) => b,
         Err(_) => return error_response(&GatewayError::PayloadTooLarge { limit }),
     };
