@@ -267,6 +267,34 @@ fn hello_world() -> ccp_testkit::upstream::SseScript {
     ])
 }
 
+/// Streams one answer that must end in `response.failed` (`server_error`) within `limit`;
+/// returns the events and the failure message.
+async fn stream_fails_within(app: &App, limit: Duration) -> (Vec<(String, Value)>, String) {
+    let started = Instant::now();
+    let events = stream(app).await;
+    assert!(
+        started.elapsed() < limit,
+        "failed after {:?}",
+        started.elapsed()
+    );
+    let message = failed(&events, "server_error");
+    (events, message)
+}
+
+/// A non-streaming answer that must be a 504 `server_error` naming `setting`.
+async fn json_504_naming(app: &App, setting: &str) {
+    let (status, v) = json_answer(app).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str().unwrap()),
+        (504, "server_error"),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains(setting),
+        "{v}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_byte_timeout_names_itself() {
     let upstream = MockUpstream::strict().await;
@@ -274,31 +302,13 @@ async fn first_byte_timeout_names_itself() {
         json!({"first_byte_timeout_secs": 1, "total_timeout_secs": 10, "max_retries": 0});
     let app = start(&config(&upstream.url(), settings)).await;
     upstream.push(hello_world().header_delay(Duration::from_secs(3)));
-    let started = Instant::now();
-    let message = failed(&stream(&app).await, "server_error");
-    assert!(
-        started.elapsed() < Duration::from_millis(2500),
-        "{:?}",
-        started.elapsed()
-    );
+    let (_, message) = stream_fails_within(&app, Duration::from_millis(2500)).await;
     assert!(
         message.contains("first byte timeout") && message.contains("first_byte_timeout_secs"),
         "{message}"
     );
     upstream.push(hello_world().header_delay(Duration::from_secs(3)));
-    let (status, v) = json_answer(&app).await;
-    assert_eq!(
-        (status, v["error"]["code"].as_str().unwrap()),
-        (504, "server_error"),
-        "{v}"
-    );
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("first_byte_timeout_secs"),
-        "{v}"
-    );
+    json_504_naming(&app, "first_byte_timeout_secs").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -307,14 +317,7 @@ async fn idle_timeout_names_itself() {
     let settings = json!({"idle_timeout_secs": 1, "keepalive_interval_secs": 0, "max_retries": 0});
     let app = start(&config(&upstream.url(), settings)).await;
     upstream.push(hello_world().silence_after_first(Duration::from_secs(4)));
-    let started = Instant::now();
-    let events = stream(&app).await;
-    assert!(
-        started.elapsed() < Duration::from_millis(3000),
-        "{:?}",
-        started.elapsed()
-    );
-    let message = failed(&events, "server_error");
+    let (events, message) = stream_fails_within(&app, Duration::from_millis(3000)).await;
     assert!(
         message.contains("idle timeout") && message.contains("idle_timeout_secs"),
         "{message}"
@@ -344,14 +347,7 @@ async fn total_timeout_names_itself() {
     let settings = json!({"first_byte_timeout_secs": 1, "idle_timeout_secs": 5, "total_timeout_secs": 2, "max_retries": 0});
     let app = start(&config(&upstream.url(), settings)).await;
     upstream.push(slow_stream());
-    let started = Instant::now();
-    let events = stream(&app).await;
-    assert!(
-        started.elapsed() < Duration::from_millis(4000),
-        "{:?}",
-        started.elapsed()
-    );
-    let message = failed(&events, "server_error");
+    let (events, message) = stream_fails_within(&app, Duration::from_millis(4000)).await;
     assert!(
         message.contains("total timeout") && message.contains("total_timeout_secs"),
         "{message}"
@@ -362,19 +358,7 @@ async fn total_timeout_names_itself() {
     );
 
     upstream.push(slow_stream());
-    let (status, v) = json_answer(&app).await;
-    assert_eq!(
-        (status, v["error"]["code"].as_str().unwrap()),
-        (504, "server_error"),
-        "{v}"
-    );
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("total_timeout_secs"),
-        "{v}"
-    );
+    json_504_naming(&app, "total_timeout_secs").await;
 }
 
 /// The event types, and how many `response.in_progress` keep-alives came between the first
@@ -460,15 +444,8 @@ async fn idle_timeout_fires_despite_keepalives() {
     let settings = json!({"idle_timeout_secs": 2, "keepalive_interval_secs": 1, "max_retries": 0});
     let app = start(&config(&upstream.url(), settings)).await;
     upstream.push(hello_world().silence_after_first(Duration::from_secs(6)));
-    let started = Instant::now();
-    let events = stream(&app).await;
-    let message = failed(&events, "server_error");
+    let (_, message) = stream_fails_within(&app, Duration::from_millis(4000)).await;
     assert!(message.contains("idle timeout"), "{message}");
-    assert!(
-        started.elapsed() < Duration::from_millis(4000),
-        "{:?}",
-        started.elapsed()
-    );
 }
 
 /// Codex's idle timer is reset by events only, so upstream SSE comments (`: keep-alive`,
@@ -508,15 +485,8 @@ async fn total_timeout_counts_from_the_request_start() {
     let settings = json!({"first_byte_timeout_secs": 2, "idle_timeout_secs": 5, "total_timeout_secs": 2, "max_retries": 0});
     let app = start(&config(&upstream.url(), settings)).await;
     upstream.push(slow_stream().header_delay(Duration::from_millis(1500)));
-    let started = Instant::now();
-    let events = stream(&app).await;
-    let message = failed(&events, "server_error");
+    let (_, message) = stream_fails_within(&app, Duration::from_millis(2800)).await;
     assert!(message.contains("total timeout"), "{message}");
-    assert!(
-        started.elapsed() < Duration::from_millis(2800),
-        "total fired after {:?}",
-        started.elapsed()
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
