@@ -46,6 +46,9 @@ pub enum GatewayError {
         status: u16,
         code: String,
         message: String,
+        /// Seconds the client should wait before retrying (rate limits): the `Retry-After`
+        /// header and the "try again in Ns" of the message both come from here.
+        retry_after: Option<u64>,
     },
     /// A bug or an unexpected condition inside the proxy.
     #[error("{0}")]
@@ -107,6 +110,14 @@ impl GatewayError {
         }
     }
 
+    /// Seconds the client should wait before retrying, when the error names a delay.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            GatewayError::Upstream { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     /// `{"error": {"message", "type", "code", "param"}}`.
     pub fn body(&self) -> Value {
         let param = match self {
@@ -165,6 +176,7 @@ pub fn map_upstream_failure(backend: &str, failure: &UpstreamFailure) -> Gateway
         status,
         code: "server_error".into(),
         message,
+        retry_after: None,
     };
     match failure {
         UpstreamFailure::Connect(detail) => server_error(
@@ -242,12 +254,14 @@ fn from_kind(
         Origin::InBand(Some(s)) => (Some(s), format!("in-band error {s}")),
         Origin::InBand(None) => (None, "in-band error".to_owned()),
     };
+    let mut delay = None;
     let (status_out, code, message) = match kind {
         K::RateLimited => {
             let secs = retry_after
                 .or_else(|| delay_from_message(upstream_message))
                 .unwrap_or(DEFAULT_RETRY_AFTER_SECS)
                 .max(1);
+            delay = Some(secs);
             let said = neutralize_try_again(&said);
             (
                 429,
@@ -302,6 +316,7 @@ fn from_kind(
         status: status_out,
         code: code.to_owned(),
         message,
+        retry_after: delay,
     }
 }
 

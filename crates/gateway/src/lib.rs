@@ -17,4 +17,4 @@ pub mod upstream;
 mod upstream_stream;
 
 pub use error::GatewayError;
-pub use pipeline::{Gateway, GatewayResponse};
+pub use pipeline::{ClientBody, Gateway, GatewayResponse, PreparedRequest, ResponseBody};

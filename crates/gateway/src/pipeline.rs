@@ -18,8 +18,8 @@ use ccp_convert::stream::{
 };
 use ccp_providers::sse::SseDecoder;
 use ccp_types::chat::ChatRequest;
-use ccp_types::events::{ResponseEvent, ResponseObject, ResponseStatus};
-use ccp_types::responses::{parse_request, ResponsesRequest};
+use ccp_types::events::{ResponseEvent, ResponseObject, ResponseStatus, StreamEvent};
+use ccp_types::responses::{parse_request, parse_request_value, ResponsesRequest};
 use futures_util::Stream;
 use reqwest::header::HeaderMap;
 
@@ -34,14 +34,59 @@ use crate::upstream::{UpstreamClient, UpstreamPolicy};
 use crate::upstream_stream::{parse_completion, FailureMapper, UpstreamStream};
 
 /// A stream of Responses events that always ends with one terminal event.
-pub type EventStream = Pin<Box<dyn Stream<Item = ResponseEvent> + Send>>;
+pub type EventStream = Pin<Box<dyn Stream<Item = StreamEvent> + Send>>;
 
-/// What the edge sends back.
-pub enum GatewayResponse {
-    /// A non-streaming answer.
+/// What the edge sends back: headers to add (upstream rate-limit headers, routing facts) and
+/// the body.
+pub struct GatewayResponse {
+    pub headers: http::HeaderMap,
+    pub body: ResponseBody,
+}
+
+impl GatewayResponse {
+    /// A streamed answer with no extra headers.
+    pub fn stream(events: EventStream) -> Self {
+        GatewayResponse {
+            headers: http::HeaderMap::new(),
+            body: ResponseBody::Stream(events),
+        }
+    }
+
+    /// A built JSON answer with no extra headers.
+    pub fn json(resp: ResponseObject) -> Self {
+        GatewayResponse {
+            headers: http::HeaderMap::new(),
+            body: ResponseBody::Json(Box::new(resp)),
+        }
+    }
+}
+
+/// The body of a successful answer.
+pub enum ResponseBody {
+    /// A non-streaming answer the proxy built.
     Json(Box<ResponseObject>),
+    /// A non-streaming answer relayed verbatim (a `Response` object as JSON text).
+    RawJson(Bytes),
     /// A streaming answer.
     Stream(EventStream),
+}
+
+/// The client's request body as it came, for upstreams that forward it (Responses passthrough):
+/// the bytes of an HTTP body, or the fields of a WebSocket `response.create` frame.
+#[derive(Debug, Clone)]
+pub enum ClientBody {
+    Bytes(Bytes),
+    Frame(serde_json::Map<String, serde_json::Value>),
+}
+
+impl ClientBody {
+    /// Size in bytes (approximate for a frame).
+    pub fn len_hint(&self) -> usize {
+        match self {
+            ClientBody::Bytes(b) => b.len(),
+            ClientBody::Frame(_) => 4096,
+        }
+    }
 }
 
 /// A routed, parsed request ready to execute.
@@ -50,9 +95,8 @@ pub struct PreparedRequest {
     pub backend: usize,
     pub upstream_model: String,
     pub request: ResponsesRequest,
-    /// Size of the client's body: the upstream body is about as large, so its buffer is
-    /// allocated once instead of grown by doubling.
-    pub body_len: usize,
+    /// The client's body as it came. Its size also sizes the upstream body's buffer.
+    pub body: ClientBody,
 }
 
 struct BackendRuntime {
@@ -119,9 +163,9 @@ impl Gateway {
         &self,
         path: &str,
         headers: &HeaderMap,
-        body: &[u8],
+        body: Bytes,
     ) -> Result<PreparedRequest, GatewayError> {
-        let request = parse_request(body).map_err(|e| GatewayError::BadRequest {
+        let request = parse_request(&body).map_err(|e| GatewayError::BadRequest {
             param: if e.path.is_empty() {
                 None
             } else {
@@ -129,19 +173,52 @@ impl Gateway {
             },
             message: format!("invalid request body: {e}"),
         })?;
+        let route = self.route(path, headers, request.model.as_deref());
+        Ok(PreparedRequest {
+            backend: route.backend,
+            upstream_model: route.upstream_model,
+            request,
+            body: ClientBody::Bytes(body),
+        })
+    }
+
+    /// Parses and routes the fields of a WebSocket `response.create` frame (WebSocket-only
+    /// fields already removed, `input` already expanded into the full history).
+    pub fn prepare_frame(
+        &self,
+        path: &str,
+        headers: &HeaderMap,
+        frame: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<PreparedRequest, GatewayError> {
+        let value = serde_json::Value::Object(frame);
+        let request = parse_request_value(&value).map_err(|e| GatewayError::BadRequest {
+            param: if e.path.is_empty() {
+                None
+            } else {
+                Some(e.path.clone())
+            },
+            message: format!("invalid request: {e}"),
+        })?;
+        let route = self.route(path, headers, request.model.as_deref());
+        Ok(PreparedRequest {
+            backend: route.backend,
+            upstream_model: route.upstream_model,
+            request,
+            body: ClientBody::Frame(match value {
+                serde_json::Value::Object(frame) => frame,
+                _ => serde_json::Map::new(),
+            }),
+        })
+    }
+
+    fn route(&self, path: &str, headers: &HeaderMap, model: Option<&str>) -> crate::routing::Route {
         let lookup = |name: &str| {
             headers
                 .get(name)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         };
-        let route = self.router.resolve(path, request.model.as_deref(), &lookup);
-        Ok(PreparedRequest {
-            backend: route.backend,
-            upstream_model: route.upstream_model,
-            request,
-            body_len: body.len(),
-        })
+        self.router.resolve(path, model, &lookup)
     }
 
     /// Runs a prepared request. `stream` selects an event stream or one JSON object.
@@ -160,6 +237,7 @@ impl Gateway {
                     "backend `{}` has no API key: the environment variable {vars} is not set — export it and restart the proxy",
                     backend.name
                 ),
+                retry_after: None,
             });
         }
         let stream = prepared.request.stream;
@@ -217,26 +295,33 @@ impl Gateway {
             tracing::info!(backend = %log.backend, upstream_body = %self.redactor.redact(&body), "upstream request body");
         }
         match (&self.backends[prepared.backend].client, stream) {
-            (None, true) => Ok(GatewayResponse::Stream(mock_stream(&chat, ctx, log))),
+            (None, true) => Ok(GatewayResponse::stream(mock_stream(&chat, ctx, log))),
             (None, false) => {
                 let resp = chat_chunks_to_response(crate::mock::mock_chunks(&chat), ctx);
                 log.finish(&resp, 200);
-                Ok(GatewayResponse::Json(Box::new(resp)))
+                Ok(GatewayResponse::json(resp))
             }
-            (Some(client), true) => Ok(GatewayResponse::Stream(
+            (Some(client), true) => Ok(GatewayResponse::stream(
                 self.upstream_stream(
                     client.clone(),
                     prepared.backend,
                     &chat,
-                    prepared.body_len,
+                    prepared.body.len_hint(),
                     ctx,
                     log,
                 )
                 .await,
             )),
             (Some(client), false) => {
-                self.upstream_json(client, prepared.backend, &chat, prepared.body_len, ctx, log)
-                    .await
+                self.upstream_json(
+                    client,
+                    prepared.backend,
+                    &chat,
+                    prepared.body.len_hint(),
+                    ctx,
+                    log,
+                )
+                .await
             }
         }
     }
@@ -290,12 +375,13 @@ impl Gateway {
                 status: 502,
                 code,
                 message,
+                retry_after: None,
             };
             log.error(&e);
             return Err(e);
         }
         log.finish(&resp, 200);
-        Ok(GatewayResponse::Json(Box::new(resp)))
+        Ok(GatewayResponse::json(resp))
     }
 
     async fn upstream_stream(
@@ -361,7 +447,7 @@ impl Gateway {
                                     log.finish_event(&ev);
                                 }
                             }
-                            return Some((ev, st));
+                            return Some((StreamEvent::Typed(ev), st));
                         }
                         if st.done {
                             return None;
@@ -392,7 +478,7 @@ fn finished_stream(out: VecDeque<ResponseEvent>, log: RequestLog) -> EventStream
                 l.finish_event(&ev);
             }
         }
-        ev
+        StreamEvent::Typed(ev)
     }))
 }
 

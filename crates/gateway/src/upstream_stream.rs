@@ -75,18 +75,21 @@ impl FailureMapper {
                 if !message.ends_with(['.', '!', '?', '。']) {
                     message.push('.');
                 }
-                if class.code == ErrorCode::RateLimitExceeded
-                    && !message.to_lowercase().contains("try again in")
-                {
+                let mut retry_after = None;
+                if class.code == ErrorCode::RateLimitExceeded {
                     let secs = header_retry
                         .or(class.retry_after_secs)
                         .unwrap_or(DEFAULT_RETRY_AFTER_SECS);
-                    message.push_str(&format!(" Please try again in {secs}s."));
+                    retry_after = Some(secs);
+                    if !message.to_lowercase().contains("try again in") {
+                        message.push_str(&format!(" Please try again in {secs}s."));
+                    }
                 }
                 GatewayError::Upstream {
                     status: class.code.http_status(),
                     code: class.code.as_str().to_owned(),
                     message,
+                    retry_after,
                 }
             }
             None => map_upstream_failure(&backend.name, failure),
@@ -96,10 +99,12 @@ impl FailureMapper {
                 status,
                 code,
                 message,
+                retry_after,
             } => GatewayError::Upstream {
                 status,
                 code,
                 message: self.redactor.redact(&message).into_owned(),
+                retry_after,
             },
             other => other,
         }

@@ -21,7 +21,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ccp_gateway::{Gateway, GatewayError, GatewayResponse};
+use ccp_gateway::{Gateway, GatewayError, GatewayResponse, ResponseBody};
 use futures_util::FutureExt as _;
 use serde_json::json;
 
@@ -152,13 +152,20 @@ async fn responses(gateway: &Gateway, path: String, req: Request) -> Response {
             "client request"
         );
     }
-    let prepared = match gateway.prepare(&path, &headers, &body) {
+    let prepared = match gateway.prepare(&path, &headers, body) {
         Ok(p) => p,
         Err(e) => return error_response(&e),
     };
     match gateway.execute(prepared).await {
-        Ok(GatewayResponse::Json(resp)) => json_response(StatusCode::OK, &*resp),
-        Ok(GatewayResponse::Stream(events)) => sse::response(events),
+        Ok(GatewayResponse { headers, body }) => {
+            let mut resp = match body {
+                ResponseBody::Json(resp) => json_response(StatusCode::OK, &*resp),
+                ResponseBody::RawJson(bytes) => raw_json_response(StatusCode::OK, bytes),
+                ResponseBody::Stream(events) => sse::response(events),
+            };
+            resp.headers_mut().extend(headers);
+            resp
+        }
         Err(e) => error_response(&e),
     }
 }
@@ -218,27 +225,24 @@ pub fn json_response<T: serde::Serialize + ?Sized>(status: StatusCode, body: &T)
     }
 }
 
+/// A JSON response from bytes that already hold JSON.
+pub fn raw_json_response(status: StatusCode, bytes: Bytes) -> Response {
+    let mut resp = Response::new(Body::from(bytes));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
 /// An OpenAI-shaped error response.
 pub fn error_response(e: &GatewayError) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut resp = json_response(status, &e.body());
-    if let GatewayError::Upstream { code, message, .. } = e {
-        if code == "rate_limit_exceeded" {
-            if let Some(secs) = message
-                .rsplit("try again in ")
-                .next()
-                .and_then(|s| {
-                    s.trim_end_matches('.')
-                        .trim_end_matches('s')
-                        .parse::<f64>()
-                        .ok()
-                })
-                .filter(|secs| secs.is_finite() && *secs >= 0.0)
-            {
-                if let Ok(v) = HeaderValue::from_str(&(secs.ceil() as u64).to_string()) {
-                    resp.headers_mut().insert(header::RETRY_AFTER, v);
-                }
-            }
+    if let Some(secs) = e.retry_after() {
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
     }
     resp

@@ -6,7 +6,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 use ccp_gateway::pipeline::EventStream;
-use ccp_types::events::ResponseEvent;
+use ccp_types::events::{ResponseEvent, StreamEvent};
 use futures_util::StreamExt as _;
 
 /// Appends `event: <type>\ndata: <json>\n\n` for one event.
@@ -33,14 +33,34 @@ pub fn frame(event: &ResponseEvent, sequence_number: u64) -> Bytes {
 /// often yields several) go out in one write instead of one write each.
 const MAX_EVENTS_PER_WRITE: usize = 64;
 
+/// Appends one stream event's frame and returns the next sequence number: a typed event gets
+/// `sequence_number`, a relayed one goes out verbatim.
+pub fn write_stream_frame(buf: &mut Vec<u8>, event: &StreamEvent, sequence_number: u64) -> u64 {
+    match event {
+        StreamEvent::Typed(ev) => {
+            write_frame(buf, ev, sequence_number);
+            sequence_number + 1
+        }
+        StreamEvent::Raw(raw) => {
+            buf.extend_from_slice(b"event: ");
+            buf.extend_from_slice(raw.kind.as_bytes());
+            buf.extend_from_slice(b"\ndata: ");
+            let next = event
+                .write_json(buf, sequence_number)
+                .unwrap_or(sequence_number + 1);
+            buf.extend_from_slice(b"\n\n");
+            next
+        }
+    }
+}
+
 /// A streaming HTTP response for an event stream.
 pub fn response(events: EventStream) -> Response {
     let mut seq: u64 = 0;
     let body = events.ready_chunks(MAX_EVENTS_PER_WRITE).map(move |batch| {
         let mut buf = Vec::with_capacity(256 * batch.len());
         for ev in &batch {
-            write_frame(&mut buf, ev, seq);
-            seq += 1;
+            seq = write_stream_frame(&mut buf, ev, seq);
         }
         Ok::<Bytes, std::convert::Infallible>(Bytes::from(buf))
     });

@@ -16,8 +16,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use axum::http::HeaderMap;
 use ccp_gateway::pipeline::new_response_id;
-use ccp_gateway::{Gateway, GatewayError, GatewayResponse};
-use ccp_types::events::{ResponseEvent, ResponseObject, ResponseStatus};
+use ccp_gateway::{Gateway, GatewayError, GatewayResponse, ResponseBody};
+use ccp_types::events::{ResponseEvent, ResponseObject, ResponseStatus, StreamEvent};
 use futures_util::StreamExt as _;
 use serde_json::{json, Map, Value};
 
@@ -188,25 +188,16 @@ async fn handle_frame(
 
     frame.insert("input".into(), Value::Array(full.clone()));
     frame.insert("stream".into(), Value::Bool(true));
-    let body = match serde_json::to_vec(&frame) {
-        Ok(b) => b,
-        Err(e) => {
-            let err = error_frame(
-                500,
-                "server_error",
-                "server_error",
-                &format!("could not re-encode the request: {e}"),
-            );
-            return send_json(socket, &err).await.is_ok();
-        }
-    };
-    let outcome = match gateway.prepare(path, headers, &body) {
+    let outcome = match gateway.prepare_frame(path, headers, frame) {
         Ok(prepared) => gateway.execute(prepared).await,
         Err(e) => Err(e),
     };
     let mut events = match outcome {
-        Ok(GatewayResponse::Stream(s)) => s,
-        Ok(GatewayResponse::Json(_)) => {
+        Ok(GatewayResponse {
+            body: ResponseBody::Stream(s),
+            ..
+        }) => s,
+        Ok(_) => {
             let err = error_frame(500, "server_error", "server_error", "expected a stream");
             return send_json(socket, &err).await.is_ok();
         }
@@ -217,18 +208,16 @@ async fn handle_frame(
         tokio::select! {
             ev = events.next() => {
                 let Some(ev) = ev else { return true };
-                if send_event(socket, &ev, seq).await.is_err() {
-                    return false;
+                match send_stream_event(socket, &ev, seq).await {
+                    Ok(next) => seq = next,
+                    Err(_) => return false,
                 }
-                seq += 1;
-                match &ev {
-                    ResponseEvent::Completed { response } | ResponseEvent::Incomplete { response } => {
-                        let output: Vec<Value> = response.output.iter().filter_map(|i| serde_json::to_value(i).ok()).collect();
-                        remember(history, response.id.clone(), full, output);
-                        return true;
-                    }
-                    ResponseEvent::Failed { .. } => return true,
-                    _ => {}
+                if let Some((id, output)) = finished_output(&ev) {
+                    remember(history, id, full, output);
+                    return true;
+                }
+                if ev.is_terminal() {
+                    return true;
                 }
             }
             msg = socket.recv() => {
@@ -246,6 +235,29 @@ async fn handle_frame(
                 }
             }
         }
+    }
+}
+
+/// The id and output items of a completed (or incomplete) response, for the history.
+fn finished_output(ev: &StreamEvent) -> Option<(String, Vec<Value>)> {
+    match ev {
+        StreamEvent::Typed(
+            ResponseEvent::Completed { response } | ResponseEvent::Incomplete { response },
+        ) => Some((
+            response.id.clone(),
+            response
+                .output
+                .iter()
+                .filter_map(|i| serde_json::to_value(i).ok())
+                .collect(),
+        )),
+        StreamEvent::Typed(_) => None,
+        StreamEvent::Raw(raw) => match raw.kind.as_str() {
+            "response.completed" | "response.incomplete" => {
+                raw.response().map(|r| (r.id, r.output))
+            }
+            _ => None,
+        },
     }
 }
 
@@ -275,6 +287,18 @@ fn approx_size(v: &Value) -> usize {
         }
         _ => 8,
     }
+}
+
+async fn send_stream_event(
+    socket: &mut WebSocket,
+    ev: &StreamEvent,
+    seq: u64,
+) -> Result<u64, axum::Error> {
+    let mut buf = Vec::with_capacity(256);
+    let next = ev.write_json(&mut buf, seq).unwrap_or(seq + 1);
+    let text = String::from_utf8(buf).unwrap_or_default();
+    socket.send(Message::Text(Utf8Bytes::from(text))).await?;
+    Ok(next)
 }
 
 async fn send_event(

@@ -77,6 +77,7 @@ impl ResponseObject {
 
 /// Token usage in Responses form.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
 pub struct ResponseUsage {
     pub input_tokens: u64,
     pub input_tokens_details: InputTokensDetails,
@@ -87,12 +88,14 @@ pub struct ResponseUsage {
 
 /// `input_tokens_details`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
 pub struct InputTokensDetails {
     pub cached_tokens: u64,
 }
 
 /// `output_tokens_details`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
 pub struct OutputTokensDetails {
     pub reasoning_tokens: u64,
 }
@@ -508,5 +511,102 @@ mod tests {
             .unwrap();
             assert_eq!(fast, slow);
         }
+    }
+}
+
+/// An upstream Responses event relayed without re-serializing it: its `type` and its JSON text
+/// exactly as the upstream sent it (with the upstream's own `sequence_number`, if any).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawEvent {
+    /// The event's `type`.
+    pub kind: String,
+    /// The event's JSON object, verbatim.
+    pub data: String,
+    /// The upstream's `sequence_number`, when it sent one.
+    pub sequence_number: Option<u64>,
+}
+
+impl RawEvent {
+    /// True for the events that end a response.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self.kind.as_str(),
+            "response.completed" | "response.incomplete" | "response.failed"
+        )
+    }
+
+    /// The `response` object of a response-level event (`response.created`, `…completed`, …),
+    /// read leniently; `None` for other events or when it does not parse.
+    pub fn response(&self) -> Option<ResponseSummary> {
+        #[derive(Deserialize)]
+        struct Envelope {
+            response: ResponseSummary,
+        }
+        serde_json::from_str::<Envelope>(&self.data)
+            .ok()
+            .map(|e| e.response)
+    }
+}
+
+/// What the proxy needs from a relayed upstream `Response` object, read leniently (every field
+/// optional; items kept as JSON so nothing an upstream adds is lost).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct ResponseSummary {
+    pub id: String,
+    pub status: String,
+    pub model: String,
+    pub output: Vec<Value>,
+    pub usage: Option<ResponseUsage>,
+    pub error: Option<Value>,
+}
+
+/// One event of a stream handed to the edge: built by the proxy, or relayed from a Responses
+/// upstream as it came.
+#[derive(Debug, Clone)]
+pub enum StreamEvent {
+    /// An event the proxy built; the edge assigns its `sequence_number`.
+    Typed(ResponseEvent),
+    /// An upstream event relayed verbatim.
+    Raw(RawEvent),
+}
+
+impl StreamEvent {
+    /// The event's `type` string.
+    pub fn kind(&self) -> &str {
+        match self {
+            StreamEvent::Typed(e) => e.kind(),
+            StreamEvent::Raw(r) => &r.kind,
+        }
+    }
+
+    /// True for the events that end a response.
+    pub fn is_terminal(&self) -> bool {
+        match self {
+            StreamEvent::Typed(e) => e.is_terminal(),
+            StreamEvent::Raw(r) => r.is_terminal(),
+        }
+    }
+
+    /// Appends the event's JSON text: a typed event with `sequence_number`, a relayed one
+    /// verbatim. Returns the sequence number the next event should get.
+    pub fn write_json(&self, out: &mut Vec<u8>, sequence_number: u64) -> serde_json::Result<u64> {
+        match self {
+            StreamEvent::Typed(e) => {
+                e.write_sequenced_json(out, sequence_number)?;
+                Ok(sequence_number + 1)
+            }
+            StreamEvent::Raw(r) => {
+                out.extend_from_slice(r.data.as_bytes());
+                Ok(r.sequence_number
+                    .map_or(sequence_number + 1, |n| n.max(sequence_number) + 1))
+            }
+        }
+    }
+}
+
+impl From<ResponseEvent> for StreamEvent {
+    fn from(e: ResponseEvent) -> Self {
+        StreamEvent::Typed(e)
     }
 }

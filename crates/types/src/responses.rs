@@ -588,7 +588,33 @@ pub fn parse_request(body: &[u8]) -> Result<ResponsesRequest, BodyError> {
         return Ok(r);
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
-    match serde_path_to_error::deserialize::<_, ResponsesRequest>(de) {
+    explain(serde_path_to_error::deserialize::<_, ResponsesRequest>(de))
+}
+
+/// Parses a Responses request already held as JSON (a WebSocket frame's fields); errors like
+/// [`parse_request`]'s.
+pub fn parse_request_value(value: &Value) -> Result<ResponsesRequest, BodyError> {
+    if !value.is_object() {
+        return Err(BodyError {
+            path: String::new(),
+            message: format!(
+                "the request must be a JSON object, found {}",
+                json_kind(value)
+            ),
+        });
+    }
+    if let Ok(r) = ResponsesRequest::deserialize(value) {
+        return Ok(r);
+    }
+    explain(serde_path_to_error::deserialize::<_, ResponsesRequest>(
+        value,
+    ))
+}
+
+fn explain(
+    parsed: Result<ResponsesRequest, serde_path_to_error::Error<serde_json::Error>>,
+) -> Result<ResponsesRequest, BodyError> {
+    match parsed {
         Ok(r) => Ok(r),
         Err(e) => {
             let path = e.path().to_string();
