@@ -13,14 +13,14 @@
 //! * A rejected upstream key is reported without any of the upstream's text (which often quotes
 //!   the key); every other upstream text is truncated and scrubbed of key-like tokens.
 
-mod classify;
 mod text;
 
-pub use classify::{classify, read_error_payload, status_hint, ErrorPayload, UpstreamErrorKind};
+pub use ccp_providers::profile::UpstreamErrorKind;
 pub use text::scrub_secrets;
 
+use ccp_providers::profile::{ProviderId, ResolvedProfile};
 use serde_json::{json, Value};
-use text::{delay_from_message, neutralize_try_again, quote};
+use text::{neutralize_try_again, quote};
 
 /// An error the gateway reports to the client.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -170,8 +170,19 @@ impl UpstreamFailure {
 /// Default delay Codex is told to wait after an upstream 429 that names none.
 pub const DEFAULT_RETRY_AFTER_SECS: u64 = 5;
 
-/// Maps an upstream failure to the client-facing error for backend `backend`.
+/// Maps an upstream failure to the client-facing error for a backend with the generic profile.
 pub fn map_upstream_failure(backend: &str, failure: &UpstreamFailure) -> GatewayError {
+    let generic = ccp_providers::profile::resolve(ProviderId::generic(), Default::default());
+    map_failure(backend, &generic, failure)
+}
+
+/// Maps an upstream failure to the client-facing error for backend `backend`, whose provider
+/// profile classifies error bodies (the one classifier: profile first, then the fallback).
+pub fn map_failure(
+    backend: &str,
+    profile: &ResolvedProfile,
+    failure: &UpstreamFailure,
+) -> GatewayError {
     let server_error = |status: u16, message: String| GatewayError::Upstream {
         status,
         code: "server_error".into(),
@@ -199,17 +210,17 @@ pub fn map_upstream_failure(backend: &str, failure: &UpstreamFailure) -> Gateway
             format!("backend `{backend}`: the upstream sent an invalid response ({})", quote(detail)),
         ),
         UpstreamFailure::InBand(payload) => {
-            let p = read_error_payload(payload);
-            let hint = status_hint(&p);
-            from_kind(backend, Origin::InBand(hint), classify(hint, &p), &p.message, None)
+            let class = profile.classify(None, payload);
+            let hint = ccp_providers::profile::status_hint(&ccp_providers::profile::ErrorView::new(payload));
+            from_class(backend, Origin::InBand(hint), class, None)
         }
         UpstreamFailure::Status { status, body, retry_after } => {
-            let p = match serde_json::from_str::<Value>(body) {
-                Ok(v) if v.is_object() => read_error_payload(&v),
-                _ => ErrorPayload { message: body.trim().to_owned(), ..ErrorPayload::default() },
+            let v = match serde_json::from_str::<Value>(body) {
+                Ok(v) if v.is_object() => v,
+                _ => Value::String(body.trim().to_owned()),
             };
-            let kind = classify(Some(*status), &p);
-            from_kind(backend, Origin::Status(*status), kind, &p.message, *retry_after)
+            let class = profile.classify(Some(*status), &v);
+            from_class(backend, Origin::Status(*status), class, *retry_after)
         }
     }
 }
@@ -240,83 +251,93 @@ enum Origin {
     InBand(Option<u16>),
 }
 
-fn from_kind(
+/// The client-facing error for a classified upstream error. `header_retry` is the upstream's
+/// `Retry-After`, which wins over a delay named in the body.
+fn from_class(
     backend: &str,
     origin: Origin,
-    kind: UpstreamErrorKind,
-    upstream_message: &str,
-    retry_after: Option<u64>,
+    class: ccp_providers::profile::Classified,
+    header_retry: Option<u64>,
 ) -> GatewayError {
     use UpstreamErrorKind as K;
-    let said = quote(upstream_message);
-    let (status, http) = match origin {
-        Origin::Status(s) => (Some(s), format!("HTTP {s}")),
-        Origin::InBand(Some(s)) => (Some(s), format!("in-band error {s}")),
-        Origin::InBand(None) => (None, "in-band error".to_owned()),
+    let retry_after = header_retry.or(class.retry_after);
+    match (&class.explanation, class.kind) {
+        // A rejected key is reported without any upstream text, which often quotes the key.
+        (_, K::KeyRejected) | (None, _) => {}
+        (Some(explanation), kind) => {
+            let mut message = format!("backend `{backend}`: {}", quote(explanation));
+            if !message.ends_with(['.', '!', '?', '。']) {
+                message.push('.');
+            }
+            let mut delay = None;
+            if kind == K::RateLimited {
+                let secs = retry_after.unwrap_or(DEFAULT_RETRY_AFTER_SECS).max(1);
+                delay = Some(secs);
+                message = neutralize_try_again(&message);
+                message.push_str(&format!(" Please try again in {secs}s."));
+            }
+            let (status, code) = kind_status_code(kind, origin);
+            return GatewayError::Upstream {
+                status,
+                code: code.to_owned(),
+                message,
+                retry_after: delay,
+            };
+        }
+    }
+    let said = quote(&class.upstream_message);
+    let kind = class.kind;
+    let http = match origin {
+        Origin::Status(s) => format!("HTTP {s}"),
+        Origin::InBand(Some(s)) => format!("in-band error {s}"),
+        Origin::InBand(None) => "in-band error".to_owned(),
     };
+    let (status_out, code) = kind_status_code(kind, origin);
     let mut delay = None;
-    let (status_out, code, message) = match kind {
+    let message = match kind {
         K::RateLimited => {
-            let secs = retry_after
-                .or_else(|| delay_from_message(upstream_message))
-                .unwrap_or(DEFAULT_RETRY_AFTER_SECS)
-                .max(1);
+            let secs = retry_after.unwrap_or(DEFAULT_RETRY_AFTER_SECS).max(1);
             delay = Some(secs);
             let said = neutralize_try_again(&said);
-            (
-                429,
-                "rate_limit_exceeded",
-                format!("backend `{backend}`: upstream rate limit ({http}): {said}. Please try again in {secs}s."),
-            )
+            format!("backend `{backend}`: upstream rate limit ({http}): {said}. Please try again in {secs}s.")
         }
-        K::QuotaExhausted => (
-            429,
-            "insufficient_quota",
-            format!("backend `{backend}`: upstream quota or balance exhausted ({http}): {said} — top up or change the plan of this backend's account"),
+        K::QuotaExhausted => format!("backend `{backend}`: upstream quota or balance exhausted ({http}): {said} — top up or change the plan of this backend's account"),
+        K::KeyRejected => format!(
+            "backend `{backend}`: the upstream rejected the API key configured for this backend ({http}) — check the backend's api_key (or the environment variable it names)"
         ),
-        K::KeyRejected => (
-            401,
-            "invalid_api_key",
-            format!(
-                "backend `{backend}`: the upstream rejected the API key configured for this backend ({http}) — check the backend's api_key (or the environment variable it names)"
-            ),
-        ),
-        K::ContextOverflow => (
-            400,
-            "context_length_exceeded",
-            format!("backend `{backend}`: the input exceeds the model's context window ({http}): {said}"),
-        ),
-        K::SafetyRefusal => (
-            400,
-            "invalid_prompt",
-            format!("backend `{backend}`: the upstream's content filter refused the request ({http}): {said}"),
-        ),
-        K::Overloaded => (
-            503,
-            "server_is_overloaded",
-            format!("backend `{backend}`: the upstream model is overloaded ({http}): {said}"),
-        ),
-        K::RequestRejected => (
-            status.unwrap_or(400),
-            "invalid_prompt",
-            format!("backend `{backend}`: the upstream rejected the request ({http}): {said}"),
-        ),
-        K::ClientError => (
-            status.unwrap_or(400),
-            "invalid_request_error",
-            format!("backend `{backend}`: the upstream refused the request ({http}): {said}"),
-        ),
-        K::ServerError => (
-            if status == Some(408) { 504 } else { 502 },
-            "server_error",
-            format!("backend `{backend}`: upstream error ({http}): {said}"),
-        ),
+        K::ContextOverflow => format!("backend `{backend}`: the input exceeds the model's context window ({http}): {said}"),
+        K::SafetyRefusal => format!("backend `{backend}`: the upstream's content filter refused the request ({http}): {said}"),
+        K::Overloaded => format!("backend `{backend}`: the upstream model is overloaded ({http}): {said}"),
+        K::RequestRejected => format!("backend `{backend}`: the upstream rejected the request ({http}): {said}"),
+        K::ClientError => format!("backend `{backend}`: the upstream refused the request ({http}): {said}"),
+        K::ServerError => format!("backend `{backend}`: upstream error ({http}): {said}"),
     };
     GatewayError::Upstream {
         status: status_out,
         code: code.to_owned(),
         message,
         retry_after: delay,
+    }
+}
+
+/// The HTTP status (before any byte reached the client) and the OpenAI code of each kind; codes
+/// are the ones Codex acts on (codex-wire.md §4.4).
+fn kind_status_code(kind: UpstreamErrorKind, origin: Origin) -> (u16, &'static str) {
+    use UpstreamErrorKind as K;
+    let status = match origin {
+        Origin::Status(s) | Origin::InBand(Some(s)) => Some(s),
+        Origin::InBand(None) => None,
+    };
+    match kind {
+        K::RateLimited => (429, "rate_limit_exceeded"),
+        K::QuotaExhausted => (429, "insufficient_quota"),
+        K::KeyRejected => (401, "invalid_api_key"),
+        K::ContextOverflow => (400, "context_length_exceeded"),
+        K::SafetyRefusal => (400, "invalid_prompt"),
+        K::Overloaded => (503, "server_is_overloaded"),
+        K::RequestRejected => (status.unwrap_or(400), "invalid_prompt"),
+        K::ClientError => (status.unwrap_or(400), "invalid_request_error"),
+        K::ServerError => (if status == Some(408) { 504 } else { 502 }, "server_error"),
     }
 }
 

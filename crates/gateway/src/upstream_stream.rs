@@ -11,14 +11,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ccp_convert::stream::ChatToResponses;
-use ccp_providers::profile::ErrorCode;
 use ccp_providers::sse::{is_error_payload, parse_chat_data, ChatData, SseDecoder, SseItem};
 use ccp_types::chat::{ChatChunk, ChatCompletion};
 use ccp_types::events::ResponseEvent;
 
 use crate::access_log::RequestLog;
 use crate::config::Config;
-use crate::error::{map_upstream_failure, GatewayError, UpstreamFailure, DEFAULT_RETRY_AFTER_SECS};
+use crate::error::{GatewayError, UpstreamFailure};
 use crate::redact::Redactor;
 use crate::upstream::UpstreamPolicy;
 
@@ -33,68 +32,7 @@ pub(crate) struct FailureMapper {
 impl FailureMapper {
     pub(crate) fn map(&self, failure: &UpstreamFailure) -> GatewayError {
         let backend = &self.config.backends[self.backend];
-        // The generic profile knows only statuses; the full classifier in `error` knows every
-        // provider's codes, so it decides for backends without a specific profile.
-        let profiled = backend.profile.id() != ccp_providers::profile::ProviderId::generic();
-        let classified = match failure {
-            _ if !profiled => None,
-            UpstreamFailure::Status {
-                status,
-                body,
-                retry_after,
-            } => {
-                let v = serde_json::from_str(body)
-                    .unwrap_or_else(|_| serde_json::Value::String(body.clone()));
-                backend
-                    .profile
-                    .classify_error(*status, &v)
-                    .map(|c| (c, *retry_after))
-            }
-            UpstreamFailure::InBand(payload) => backend
-                .profile
-                .classify_error(0, payload)
-                .map(|c| (c, None)),
-            _ => None,
-        };
-        let mapped = match classified {
-            // Key rejections get the generic message, which never echoes the provider's text.
-            Some((class, _)) if class.code == ErrorCode::InvalidApiKey => map_upstream_failure(
-                &backend.name,
-                &UpstreamFailure::Status {
-                    status: match failure {
-                        UpstreamFailure::Status { status, .. } => *status,
-                        _ => 401,
-                    },
-                    body: String::new(),
-                    retry_after: None,
-                },
-            ),
-            Some((class, header_retry)) => {
-                let mut message =
-                    format!("backend `{}`: {}", backend.name, class.message.trim_end());
-                if !message.ends_with(['.', '!', '?', '。']) {
-                    message.push('.');
-                }
-                let mut retry_after = None;
-                if class.code == ErrorCode::RateLimitExceeded {
-                    let secs = header_retry
-                        .or(class.retry_after_secs)
-                        .unwrap_or(DEFAULT_RETRY_AFTER_SECS);
-                    retry_after = Some(secs);
-                    if !message.to_lowercase().contains("try again in") {
-                        message.push_str(&format!(" Please try again in {secs}s."));
-                    }
-                }
-                GatewayError::Upstream {
-                    status: class.code.http_status(),
-                    code: class.code.as_str().to_owned(),
-                    message,
-                    retry_after,
-                }
-            }
-            None => map_upstream_failure(&backend.name, failure),
-        };
-        match mapped {
+        match crate::error::map_failure(&backend.name, &backend.profile, failure) {
             GatewayError::Upstream {
                 status,
                 code,

@@ -22,6 +22,7 @@
 mod describe;
 mod effort;
 mod errors;
+mod fallback;
 mod infer;
 mod shape;
 
@@ -34,6 +35,7 @@ use serde_json::Value;
 
 pub use describe::describe_all;
 pub use errors::{retry_delay_in_text, ErrorClass, ErrorCode, ErrorView};
+pub use fallback::{status_hint, UpstreamErrorKind};
 pub use infer::infer_provider;
 
 pub(crate) use errors::common;
@@ -334,6 +336,20 @@ pub struct ShapeContext<'a> {
     pub stream: bool,
 }
 
+/// What an upstream error means, from [`ResolvedProfile::classify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Classified {
+    pub kind: UpstreamErrorKind,
+    /// The profile's explanation with the provider's message ("GLM rate or concurrency limit:
+    /// …"), when the backend's own profile recognised the error; `None` when the fallback did.
+    pub explanation: Option<String>,
+    /// The provider's own message (or the whole body when it has none), untrimmed of secrets:
+    /// callers scrub before showing it.
+    pub upstream_message: String,
+    /// A delay the body names, in seconds.
+    pub retry_after: Option<u64>,
+}
+
 /// A profile with a backend's quirks applied. Cheap to clone; build once per backend.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResolvedProfile {
@@ -415,6 +431,40 @@ impl ResolvedProfile {
         ParseOptions {
             think_tags: rules.think_tags,
             cumulative_deltas: rules.cumulative_deltas,
+        }
+    }
+
+    /// The one classification of an upstream error body: this backend's profile first (unless it
+    /// is the generic profile), then the fallback classifier. `status` is the HTTP status, or
+    /// `None` for an error payload that arrived inside a 2xx answer or a stream; `body` is the
+    /// error body as JSON (a non-JSON body as a JSON string).
+    pub fn classify(&self, status: Option<u16>, body: &Value) -> Classified {
+        let view = ErrorView::new(body);
+        let upstream_message = if view.message.trim().is_empty() {
+            match body {
+                Value::String(s) => s.trim().to_owned(),
+                other => other.to_string(),
+            }
+        } else {
+            view.message.trim().to_owned()
+        };
+        if self.id != ProviderId::generic() {
+            let specific = (self.id.profile().classify_error)(status.unwrap_or(0), &view)
+                .or_else(|| errors::classify_openai_codes(status.unwrap_or(0), &view));
+            if let Some(class) = specific {
+                return Classified {
+                    kind: UpstreamErrorKind::of_code(class.code),
+                    explanation: Some(class.message),
+                    upstream_message,
+                    retry_after: class.retry_after_secs,
+                };
+            }
+        }
+        Classified {
+            kind: fallback::classify(status, &view),
+            explanation: None,
+            upstream_message,
+            retry_after: view.retry_after(),
         }
     }
 

@@ -4,8 +4,6 @@
 /// Longest piece of upstream text quoted in a message.
 const MAX_QUOTED: usize = 500;
 
-pub(super) use ccp_providers::profile::retry_delay_in_text as delay_from_message;
-
 /// Rewrites the upstream's own "try again in" so the proxy's phrase is the only one.
 pub(super) fn neutralize_try_again(text: &str) -> String {
     // ASCII lowercasing keeps byte offsets, so positions in `lower` are positions in `text`.

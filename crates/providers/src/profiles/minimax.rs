@@ -40,7 +40,9 @@ pub static PROFILE: Profile = Profile {
 fn classify_error(status: u16, error: &ErrorView) -> Option<ErrorClass> {
     let class = |code, what: &str| Some(ErrorClass::new(code, what, error));
     match error.base_status.or(error.numeric_code()) {
-        Some(1002) => return class(ErrorCode::RateLimitExceeded, "MiniMax rate limit (1002)"),
+        Some(1002 | 1039) => {
+            return class(ErrorCode::RateLimitExceeded, "MiniMax rate limit (1002/1039)")
+        }
         Some(1004) => {
             return class(
                 ErrorCode::InvalidApiKey,

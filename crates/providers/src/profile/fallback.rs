@@ -1,12 +1,16 @@
-//! Reading and classifying upstream error payloads: which of the [`UpstreamErrorKind`]s an
-//! HTTP status plus a provider's `{"error":…}` body (or an in-band payload) means.
+//! The fallback classifier: what an upstream error means when the backend's own profile has
+//! nothing specific to say — which [`UpstreamErrorKind`] an HTTP status plus an error body (or an
+//! in-band payload) stands for. Every upstream error goes through
+//! [`ResolvedProfile::classify`](super::ResolvedProfile::classify): the profile's classifier
+//! first, this one after it. It is the only place that reads error bodies generically.
 //!
-//! Provider codes are matched first (GLM business codes, MiniMax `base_resp` codes, DashScope
-//! and OpenAI codes; providers.md §3 and §6 item 16), then well-known message phrases, then the
-//! HTTP status. Message phrases that only make sense for a client-side problem (context window,
+//! Codes are matched first (MiniMax `base_resp` and GLM business codes by asking those
+//! profiles, so each provider's table exists once; then OpenAI, Anthropic, DashScope and other
+//! shared codes; providers.md §3 and §6 item 16), then well-known message phrases, then the HTTP
+//! status. Message phrases that only make sense for a client-side problem (context window,
 //! balance, safety) are not applied to 5xx answers.
 
-use serde_json::Value;
+use super::{ErrorCode, ErrorView};
 
 /// What an upstream error means for the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,68 +35,32 @@ pub enum UpstreamErrorKind {
     ServerError,
 }
 
-/// An upstream error payload, read leniently from the shapes providers send.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ErrorPayload {
-    /// `error.code` (numbers as text), or MiniMax `base_resp.status_code`.
-    pub code: Option<String>,
-    /// `error.type`.
-    pub kind: Option<String>,
-    /// `error.message` (or `base_resp.status_msg`), or the whole payload as text.
-    pub message: String,
-    /// The payload is MiniMax's `base_resp`, whose numeric codes mean something else than GLM's.
-    pub minimax: bool,
-}
-
-/// Reads `{"error":{code,type,message}}`, `{"object":"error",…}` (vLLM), `{"type":"error",
-/// "error":{…}}` (Anthropic) and `{"base_resp":{status_code,status_msg}}` (MiniMax).
-pub fn read_error_payload(v: &Value) -> ErrorPayload {
-    let err = v.get("error").filter(|e| e.is_object()).unwrap_or(v);
-    let text = |f: &Value| match f {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    };
-    let base = v.get("base_resp").filter(|_| err.get("code").is_none());
-    let minimax_code = base.and_then(|b| b.get("status_code")).and_then(text);
-    let minimax = minimax_code.as_deref().is_some_and(|c| c != "0");
-    let code = if minimax {
-        minimax_code
-    } else {
-        err.get("code").and_then(text)
-    };
-    let kind = err.get("type").and_then(text).filter(|t| t != "error");
-    let message = err
-        .get("message")
-        .and_then(Value::as_str)
-        .or_else(|| v.get("error").and_then(Value::as_str))
-        .or_else(|| {
-            base.and_then(|b| b.get("status_msg"))
-                .and_then(Value::as_str)
-        })
-        .map(str::to_owned)
-        .unwrap_or_else(|| v.to_string());
-    ErrorPayload {
-        code,
-        kind,
-        message,
-        minimax,
-    }
-}
-
 /// The HTTP status an in-band error names: OpenRouter and llama.cpp put it in a numeric `code`.
-pub fn status_hint(p: &ErrorPayload) -> Option<u16> {
-    if p.minimax {
+pub fn status_hint(p: &ErrorView) -> Option<u16> {
+    if p.base_status.is_some() {
         return None;
     }
-    p.code
-        .as_deref()
-        .and_then(|c| c.parse::<u16>().ok())
+    p.numeric_code()
+        .and_then(|c| u16::try_from(c).ok())
         .filter(|s| (400..600).contains(s))
 }
 
+impl UpstreamErrorKind {
+    /// The kind a profile's [`ErrorCode`] stands for.
+    pub fn of_code(code: ErrorCode) -> Self {
+        match code {
+            ErrorCode::ContextLengthExceeded => UpstreamErrorKind::ContextOverflow,
+            ErrorCode::InsufficientQuota => UpstreamErrorKind::QuotaExhausted,
+            ErrorCode::RateLimitExceeded => UpstreamErrorKind::RateLimited,
+            ErrorCode::ServerIsOverloaded => UpstreamErrorKind::Overloaded,
+            ErrorCode::InvalidPrompt => UpstreamErrorKind::SafetyRefusal,
+            ErrorCode::InvalidApiKey => UpstreamErrorKind::KeyRejected,
+        }
+    }
+}
+
 /// Classifies an upstream error from its HTTP status (`None` for in-band errors) and payload.
-pub fn classify(status: Option<u16>, p: &ErrorPayload) -> UpstreamErrorKind {
+pub fn classify(status: Option<u16>, p: &ErrorView) -> UpstreamErrorKind {
     use UpstreamErrorKind as K;
     if let Some(kind) = classify_by_code(p) {
         return kind;
@@ -129,29 +97,31 @@ pub fn classify(status: Option<u16>, p: &ErrorPayload) -> UpstreamErrorKind {
     }
 }
 
-fn classify_by_code(p: &ErrorPayload) -> Option<UpstreamErrorKind> {
+fn classify_by_code(p: &ErrorView) -> Option<UpstreamErrorKind> {
     use UpstreamErrorKind as K;
-    if p.minimax {
-        // MiniMax base_resp codes (1001 timeout, 1024 internal, 1033 downstream are transient).
-        return match p.code.as_deref()? {
-            "1002" | "1039" => Some(K::RateLimited),
-            "1008" => Some(K::QuotaExhausted),
-            "1004" => Some(K::KeyRejected),
-            "1026" | "1027" => Some(K::SafetyRefusal),
-            "2013" => Some(K::RequestRejected),
-            _ => None,
-        };
+    // Provider business codes live in their profiles; ask them rather than list them again.
+    let business = if p.base_status.is_some() {
+        Some(&crate::profiles::minimax::PROFILE)
+    } else if p.numeric_code().is_some_and(|c| (1000..1400).contains(&c)) {
+        Some(&crate::profiles::glm::PROFILE)
+    } else {
+        None
+    };
+    if let Some(profile) = business {
+        // Status 0: only the body speaks here; the status is judged below.
+        if let Some(class) = (profile.classify_error)(0, p) {
+            return Some(K::of_code(class.code));
+        }
+        if p.base_status == Some(2013) {
+            return Some(K::RequestRejected);
+        }
     }
-    for field in [p.code.as_deref(), p.kind.as_deref()].into_iter().flatten() {
+    for field in [p.code.as_str(), p.kind.as_str()] {
+        if field.is_empty() || field == "error" {
+            continue;
+        }
         let f = field.to_lowercase();
         let kind = match f.as_str() {
-            // GLM business codes (providers.md §3.1).
-            "1261" => K::ContextOverflow,
-            "1113" | "1304" | "1308" | "1309" | "1310" => K::QuotaExhausted,
-            "1302" | "1303" | "1305" | "1313" => K::RateLimited,
-            "1312" => K::Overloaded,
-            "1301" => K::SafetyRefusal,
-            "1000" | "1001" | "1002" | "1003" | "1004" => K::KeyRejected,
             "context_length_exceeded"
             | "exceed_context_size_error"
             | "request_too_large"
