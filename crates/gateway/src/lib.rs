@@ -7,6 +7,7 @@
 //! line or a response.
 
 mod access_log;
+pub mod codex_auth;
 pub mod config;
 pub mod error;
 pub mod mock;
