@@ -3,7 +3,9 @@
 
 use std::time::Instant;
 
-use ccp_types::events::{ResponseEvent, ResponseObject, ResponseStatus};
+use ccp_types::events::{
+    ResponseEvent, ResponseObject, ResponseStatus, ResponseSummary, ResponseUsage, StreamEvent,
+};
 
 use crate::error::GatewayError;
 use crate::redact::Redactor;
@@ -29,6 +31,38 @@ impl RequestLog {
         }
     }
 
+    /// Logs the end of a stream from its terminal event, built or relayed.
+    pub(crate) fn finish_stream_event(&self, ev: &StreamEvent) {
+        match ev {
+            StreamEvent::Typed(ev) => self.finish_event(ev),
+            StreamEvent::Raw(raw) => {
+                if let Some(summary) = raw.response() {
+                    self.finish_summary(&summary, 200);
+                }
+            }
+        }
+    }
+
+    /// Logs a relayed response (read leniently).
+    pub(crate) fn finish_summary(&self, resp: &ResponseSummary, status: u16) {
+        let code = resp
+            .error
+            .as_ref()
+            .and_then(|e| e.get("code"))
+            .and_then(|c| c.as_str())
+            .unwrap_or("");
+        self.line(
+            status,
+            &resp.status,
+            code,
+            &resp.usage.clone().unwrap_or_default(),
+        );
+        if self.log_body {
+            let body = serde_json::to_string(&resp.output).unwrap_or_default();
+            tracing::info!(backend = %self.backend, response_output = %self.redactor.redact(&body), "response body");
+        }
+    }
+
     pub(crate) fn finish(&self, resp: &ResponseObject, status: u16) {
         let usage = resp.usage.clone().unwrap_or_default();
         let outcome = match resp.status {
@@ -37,6 +71,15 @@ impl RequestLog {
             ResponseStatus::Failed => "failed",
             ResponseStatus::InProgress => "in_progress",
         };
+        let code = resp.error.as_ref().map(|e| e.code.as_str()).unwrap_or("");
+        self.line(status, outcome, code, &usage);
+        if self.log_body {
+            let body = serde_json::to_string(&resp.output).unwrap_or_default();
+            tracing::info!(backend = %self.backend, response_output = %self.redactor.redact(&body), "response body");
+        }
+    }
+
+    fn line(&self, status: u16, outcome: &str, error_code: &str, usage: &ResponseUsage) {
         tracing::info!(
             target: "ccp::access",
             backend = %self.backend,
@@ -44,7 +87,7 @@ impl RequestLog {
             upstream_model = %self.upstream_model,
             status,
             outcome,
-            error_code = resp.error.as_ref().map(|e| e.code.as_str()).unwrap_or(""),
+            error_code,
             duration_ms = self.started.elapsed().as_millis() as u64,
             input_tokens = usage.input_tokens,
             cached_tokens = usage.input_tokens_details.cached_tokens,
@@ -52,10 +95,6 @@ impl RequestLog {
             reasoning_tokens = usage.output_tokens_details.reasoning_tokens,
             "request finished"
         );
-        if self.log_body {
-            let body = serde_json::to_string(&resp.output).unwrap_or_default();
-            tracing::info!(backend = %self.backend, response_output = %self.redactor.redact(&body), "response body");
-        }
     }
 
     pub(crate) fn error(&self, e: &GatewayError) {

@@ -50,6 +50,17 @@ pub enum GatewayError {
         /// header and the "try again in Ns" of the message both come from here.
         retry_after: Option<u64>,
     },
+    /// The upstream account's plan limit is reached (the ChatGPT backend's `usage_limit_reached`
+    /// or `usage_not_included`): answered in that backend's shape, so Codex shows its
+    /// usage-limit message with the reset time.
+    #[error("{message}")]
+    UsageLimit {
+        kind: String,
+        message: String,
+        plan_type: Option<String>,
+        /// Unix seconds when the limit resets, when known.
+        resets_at: Option<u64>,
+    },
     /// A bug or an unexpected condition inside the proxy.
     #[error("{0}")]
     Internal(String),
@@ -64,6 +75,7 @@ impl GatewayError {
             GatewayError::Unauthorized(_) => 401,
             GatewayError::NotFound(_) => 404,
             GatewayError::Upstream { status, .. } => *status,
+            GatewayError::UsageLimit { .. } => 429,
             GatewayError::Internal(_) => 500,
         }
     }
@@ -82,6 +94,7 @@ impl GatewayError {
                 _ if *status < 500 => "invalid_request_error",
                 _ => "server_error",
             },
+            GatewayError::UsageLimit { .. } => "usage_limit_reached",
             GatewayError::Internal(_) => "server_error",
         }
     }
@@ -94,6 +107,7 @@ impl GatewayError {
             GatewayError::Unauthorized(_) => "invalid_api_key",
             GatewayError::NotFound(_) => "not_found",
             GatewayError::Upstream { code, .. } => code,
+            GatewayError::UsageLimit { kind, .. } => kind,
             GatewayError::Internal(_) => "server_error",
         }
     }
@@ -106,6 +120,7 @@ impl GatewayError {
             GatewayError::Unauthorized(_) => "unauthorized",
             GatewayError::NotFound(_) => "not_found",
             GatewayError::Upstream { .. } => "upstream",
+            GatewayError::UsageLimit { .. } => "usage_limit",
             GatewayError::Internal(_) => "internal",
         }
     }
@@ -114,6 +129,16 @@ impl GatewayError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             GatewayError::Upstream { retry_after, .. } => *retry_after,
+            GatewayError::UsageLimit {
+                resets_at: Some(at),
+                ..
+            } => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                Some(at.saturating_sub(now).max(1))
+            }
             _ => None,
         }
     }
@@ -124,12 +149,26 @@ impl GatewayError {
             GatewayError::BadRequest { param: Some(p), .. } => Value::String(p.clone()),
             _ => Value::Null,
         };
-        json!({"error": {
+        let mut body = json!({"error": {
             "message": self.to_string(),
             "type": self.error_type(),
             "code": self.code(),
             "param": param,
-        }})
+        }});
+        if let GatewayError::UsageLimit {
+            kind,
+            plan_type,
+            resets_at,
+            ..
+        } = self
+        {
+            // Codex reads `type`, `plan_type` and `resets_at` (codex-api `UsageErrorBody`).
+            body["error"]["type"] = Value::String(kind.clone());
+            body["error"]["plan_type"] = json!(plan_type);
+            body["error"]["resets_at"] = json!(resets_at);
+            body["error"]["resets_in_seconds"] = json!(self.retry_after());
+        }
+        body
     }
 }
 

@@ -1,6 +1,6 @@
-//! The request pipeline between the HTTP edge and the upstream: config and routing, request
-//! conversion, the upstream call (or the built-in mock backend), stream conversion, error
-//! mapping and usage accounting.
+//! The request pipeline between the HTTP edge and the upstreams: config and routing, the
+//! pipeline (`pipeline`), every upstream kind behind one seam (`upstream`: chat, responses,
+//! codex, mock), the Codex login (`codex_auth`), error mapping and the access log.
 //!
 //! Invariants: every stream handed to the edge ends with exactly one terminal event
 //! (`response.completed` or `response.failed`); no upstream key ever appears in an error, a log
@@ -10,12 +10,10 @@ mod access_log;
 pub mod codex_auth;
 pub mod config;
 pub mod error;
-pub mod mock;
 pub mod pipeline;
 pub mod redact;
 pub mod routing;
 pub mod upstream;
-mod upstream_stream;
 
 pub use error::GatewayError;
 pub use pipeline::{ClientBody, Gateway, GatewayResponse, PreparedRequest, ResponseBody};

@@ -1,37 +1,31 @@
-//! The request pipeline: parse → route → convert → call the upstream (or the mock) → convert the
-//! answer back, as one JSON object or as a stream of Responses events.
+//! The request pipeline: parse → route → call the backend's upstream → answer, as one JSON
+//! object or as a stream of Responses events. It knows no upstream protocol: each kind lives in
+//! `crate::upstream` behind [`Upstream`].
 //!
 //! Streaming answers are a `Stream` polled by the HTTP body: dropping the body (client hung up)
 //! drops the upstream response at once, which closes the upstream connection. Upstream failures
-//! before the stream starts are retried in [`UpstreamClient::send`]; after that they end the
-//! stream with `response.failed`, never with a truncated `response.completed`.
+//! before the stream starts are retried by the transport; after that they end the stream with
+//! `response.failed`, never with a truncated `response.completed`.
 
-use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use bytes::Bytes;
-use ccp_convert::request::{responses_request_to_chat, RequestOptions};
-use ccp_convert::stream::{
-    chat_chunks_to_response, chat_completion_to_response, ChatToResponses, StreamContext,
-};
-use ccp_providers::sse::SseDecoder;
-use ccp_types::chat::ChatRequest;
-use ccp_types::events::{ResponseEvent, ResponseObject, ResponseStatus, StreamEvent};
+use ccp_types::events::{ResponseObject, StreamEvent};
 use ccp_types::responses::{parse_request, parse_request_value, ResponsesRequest};
 use futures_util::Stream;
-use reqwest::header::HeaderMap;
+use http::HeaderMap;
 
 use crate::access_log::RequestLog;
-use crate::config::{Backend, Config, Protocol};
-use ccp_providers::profile::ShapeContext;
-
-use crate::error::{GatewayError, UpstreamFailure};
+use crate::config::Config;
+use crate::error::GatewayError;
 use crate::redact::Redactor;
 use crate::routing::Router;
-use crate::upstream::{UpstreamClient, UpstreamPolicy};
-use crate::upstream_stream::{parse_completion, FailureMapper, UpstreamStream};
+use crate::upstream::stream::FailureMapper;
+use crate::upstream::{Call, Upstream};
+
+pub use crate::upstream::new_response_id;
 
 /// A stream of Responses events that always ends with one terminal event.
 pub type EventStream = Pin<Box<dyn Stream<Item = StreamEvent> + Send>>;
@@ -99,46 +93,29 @@ pub struct PreparedRequest {
     pub body: ClientBody,
 }
 
-struct BackendRuntime {
-    client: Option<UpstreamClient>,
-}
-
 /// The gateway: immutable after construction, shared by all connections.
 pub struct Gateway {
     config: Arc<Config>,
     router: Router,
-    backends: Vec<BackendRuntime>,
+    upstreams: Vec<Upstream>,
     redactor: Redactor,
 }
 
 impl Gateway {
-    /// Builds clients for every backend.
+    /// Builds the upstream of every backend.
     pub fn new(config: Config) -> Result<Self, GatewayError> {
-        let mut backends = Vec::with_capacity(config.backends.len());
+        let mut upstreams = Vec::with_capacity(config.backends.len());
         for b in &config.backends {
-            let client = match (b.protocol, b.chat_url()) {
-                (Protocol::Mock, _) => None,
-                (Protocol::OpenAi, None) => {
-                    return Err(GatewayError::Internal(format!(
-                        "backend `{}`: protocol openai needs a url",
-                        b.name
-                    )))
-                }
-                (Protocol::OpenAi, Some(url)) => {
-                    let key = b.api_key.as_ref().map(|k| k.expose()).unwrap_or("");
-                    Some(UpstreamClient::new(url, key, policy_of(b)).map_err(|e| {
-                        GatewayError::Internal(format!("backend `{}`: {e}", b.name))
-                    })?)
-                }
-            };
-            backends.push(BackendRuntime { client });
+            let upstream = Upstream::build(b)
+                .map_err(|e| GatewayError::Internal(format!("backend `{}`: {e}", b.name)))?;
+            upstreams.push(upstream);
         }
         let router = Router::new(&config);
         let redactor = Redactor::new(secret_values(&config));
         Ok(Gateway {
             config: Arc::new(config),
             router,
-            backends,
+            upstreams,
             redactor,
         })
     }
@@ -221,7 +198,7 @@ impl Gateway {
         self.router.resolve(path, model, &lookup)
     }
 
-    /// Runs a prepared request. `stream` selects an event stream or one JSON object.
+    /// Runs a prepared request on its backend's upstream.
     pub async fn execute(
         &self,
         prepared: PreparedRequest,
@@ -240,270 +217,32 @@ impl Gateway {
                 retry_after: None,
             });
         }
-        let stream = prepared.request.stream;
         let client_model = prepared
             .request
             .model
             .clone()
             .unwrap_or_else(|| prepared.upstream_model.clone());
-        let converted = responses_request_to_chat(
-            &prepared.request,
-            &RequestOptions {
-                upstream_model: prepared.upstream_model.clone(),
-                stream,
-            },
-        )
-        .map_err(|e| match e {
-            ccp_convert::ConvertError::InvalidRequest { path, message } => {
-                GatewayError::BadRequest {
-                    param: if path.is_empty() { None } else { Some(path) },
-                    message,
-                }
-            }
-        })?;
-        let mut chat = converted.chat;
-        let effort = prepared
-            .request
-            .reasoning
-            .as_ref()
-            .and_then(|r| r.effort.as_deref());
-        backend.profile.shape_request(
-            &mut chat,
-            &ShapeContext {
-                effort,
-                upstream_model: &prepared.upstream_model,
-                stream,
-            },
-        );
-        let ctx = StreamContext {
-            response_id: new_response_id(),
-            model: client_model.clone(),
-            created_at: now_secs(),
-            tools: converted.tools,
-            parse: backend.profile.parse_options_for(&prepared.upstream_model),
-        };
         let log = RequestLog {
             backend: backend.name.clone(),
-            model: client_model,
-            upstream_model: chat.model.clone(),
+            model: client_model.clone(),
+            upstream_model: prepared.upstream_model.clone(),
             started,
             log_body: self.config.log_body,
             redactor: self.redactor.clone(),
         };
-        if self.config.log_body {
-            let body = serde_json::to_string(&chat).unwrap_or_default();
-            tracing::info!(backend = %log.backend, upstream_body = %self.redactor.redact(&body), "upstream request body");
-        }
-        match (&self.backends[prepared.backend].client, stream) {
-            (None, true) => Ok(GatewayResponse::stream(mock_stream(&chat, ctx, log))),
-            (None, false) => {
-                let resp = chat_chunks_to_response(crate::mock::mock_chunks(&chat), ctx);
-                log.finish(&resp, 200);
-                Ok(GatewayResponse::json(resp))
-            }
-            (Some(client), true) => Ok(GatewayResponse::stream(
-                self.upstream_stream(
-                    client.clone(),
-                    prepared.backend,
-                    &chat,
-                    prepared.body.len_hint(),
-                    ctx,
-                    log,
-                )
-                .await,
-            )),
-            (Some(client), false) => {
-                self.upstream_json(
-                    client,
-                    prepared.backend,
-                    &chat,
-                    prepared.body.len_hint(),
-                    ctx,
-                    log,
-                )
-                .await
-            }
-        }
-    }
-
-    fn failure_mapper(&self, backend: usize) -> FailureMapper {
-        FailureMapper {
-            config: self.config.clone(),
-            backend,
+        let mapper = FailureMapper {
+            backend: backend.name.clone(),
+            profile: backend.profile.clone(),
             redactor: self.redactor.clone(),
-        }
-    }
-
-    async fn upstream_json(
-        &self,
-        client: &UpstreamClient,
-        backend: usize,
-        chat: &ChatRequest,
-        size_hint: usize,
-        ctx: StreamContext,
-        log: RequestLog,
-    ) -> Result<GatewayResponse, GatewayError> {
-        let body = serialize(chat, size_hint)?;
-        let mapper = self.failure_mapper(backend);
-        let fail = |f: UpstreamFailure| {
-            let e = mapper.map(&f);
-            log.error(&e);
-            e
         };
-        let deadline = tokio::time::Instant::from_std(log.started + client.policy.total);
-        let sent = tokio::time::timeout_at(deadline, client.send(body, false)).await;
-        let resp = sent
-            .unwrap_or(Err(UpstreamFailure::Timeout("total")))
-            .map_err(fail)?;
-        let bytes = match tokio::time::timeout_at(deadline, resp.bytes()).await {
-            Err(_) => return Err(fail(UpstreamFailure::Timeout("total"))),
-            Ok(Err(e)) => return Err(fail(UpstreamFailure::Disconnected(e.to_string()))),
-            Ok(Ok(b)) => b,
+        let call = Call {
+            prepared: &prepared,
+            backend,
+            client_model,
+            log,
+            mapper,
         };
-        let completion = match parse_completion(&bytes) {
-            Ok(c) => c,
-            Err(f) => return Err(fail(f)),
-        };
-        let resp = chat_completion_to_response(completion, ctx);
-        if resp.status == ResponseStatus::Failed {
-            let (code, message) = resp
-                .error
-                .as_ref()
-                .map(|e| (e.code.clone(), e.message.clone()))
-                .unwrap_or_default();
-            let e = GatewayError::Upstream {
-                status: 502,
-                code,
-                message,
-                retry_after: None,
-            };
-            log.error(&e);
-            return Err(e);
-        }
-        log.finish(&resp, 200);
-        Ok(GatewayResponse::json(resp))
-    }
-
-    async fn upstream_stream(
-        &self,
-        client: UpstreamClient,
-        backend: usize,
-        chat: &ChatRequest,
-        size_hint: usize,
-        ctx: StreamContext,
-        log: RequestLog,
-    ) -> EventStream {
-        let mapper = self.failure_mapper(backend);
-        let mut machine = ChatToResponses::new(ctx);
-        let mut out: VecDeque<ResponseEvent> = machine.start().into();
-        let body = match serialize(chat, size_hint) {
-            Ok(b) => b,
-            Err(e) => {
-                out.extend(machine.fail(e.code(), &e.to_string()));
-                return finished_stream(out, log);
-            }
-        };
-        let started = log.started;
-        let sent = tokio::time::timeout_at(
-            (started + client.policy.total).into(),
-            client.send(body, true),
-        )
-        .await;
-        match sent.unwrap_or(Err(UpstreamFailure::Timeout("total"))) {
-            Err(f) => {
-                let e = mapper.map(&f);
-                log.error(&e);
-                out.extend(machine.fail(e.code(), &e.to_string()));
-                finished_stream(out, log)
-            }
-            Ok(resp) => {
-                let is_sse = resp
-                    .headers()
-                    .get(http::header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(|ct| ct.starts_with("text/event-stream"))
-                    .unwrap_or(false);
-                let state = UpstreamStream {
-                    machine,
-                    out,
-                    resp,
-                    decoder: SseDecoder::default(),
-                    json_fallback: if is_sse { None } else { Some(Vec::new()) },
-                    mapper,
-                    policy: client.policy,
-                    started,
-                    last_event: Instant::now(),
-                    last_sent: Instant::now(),
-                    timer: Box::pin(tokio::time::sleep(client.policy.keepalive_interval)),
-                    done: false,
-                    log: Some(log),
-                };
-                Box::pin(futures_util::stream::unfold(state, |mut st| async move {
-                    loop {
-                        if let Some(ev) = st.out.pop_front() {
-                            st.last_sent = Instant::now();
-                            if ev.is_terminal() {
-                                if let Some(log) = st.log.take() {
-                                    log.finish_event(&ev);
-                                }
-                            }
-                            return Some((StreamEvent::Typed(ev), st));
-                        }
-                        if st.done {
-                            return None;
-                        }
-                        st.fill().await;
-                    }
-                }))
-            }
-        }
-    }
-}
-
-fn mock_stream(chat: &ChatRequest, ctx: StreamContext, log: RequestLog) -> EventStream {
-    let mut machine = ChatToResponses::new(ctx);
-    let mut out: VecDeque<ResponseEvent> = machine.start().into();
-    for c in crate::mock::mock_chunks(chat) {
-        out.extend(machine.push(c));
-    }
-    out.extend(machine.finish());
-    finished_stream(out, log)
-}
-
-fn finished_stream(out: VecDeque<ResponseEvent>, log: RequestLog) -> EventStream {
-    let mut log = Some(log);
-    Box::pin(futures_util::stream::iter(out).map(move |ev| {
-        if ev.is_terminal() {
-            if let Some(l) = log.take() {
-                l.finish_event(&ev);
-            }
-        }
-        StreamEvent::Typed(ev)
-    }))
-}
-
-use futures_util::StreamExt as _;
-
-fn serialize(chat: &ChatRequest, size_hint: usize) -> Result<Bytes, GatewayError> {
-    let mut buf = Vec::with_capacity(size_hint + 512);
-    serde_json::to_writer(&mut buf, chat)
-        .map(|()| Bytes::from(buf))
-        .map_err(|e| {
-            GatewayError::Internal(format!("could not serialize the upstream request: {e}"))
-        })
-}
-
-fn policy_of(b: &Backend) -> UpstreamPolicy {
-    UpstreamPolicy {
-        connect: b.connect_timeout,
-        first_byte: b.first_byte_timeout,
-        idle: b.idle_timeout,
-        total: b.total_timeout,
-        max_retries: b.max_retries,
-        // Disabled keep-alives still need a wake-up to check the idle timeout.
-        keepalive_interval: b.keepalive_interval.unwrap_or(b.idle_timeout),
-        pool_max_idle: b.pool_max_idle,
-        pool_idle_timeout: b.pool_idle_timeout,
+        self.upstreams[prepared.backend].call(call).await
     }
 }
 
@@ -520,21 +259,4 @@ pub fn secret_values(config: &Config) -> Vec<String> {
 /// The configured client keys.
 pub fn client_key_values(config: &Config) -> Vec<&str> {
     config.client_keys.iter().map(|k| k.expose()).collect()
-}
-
-/// A new `resp_…` id.
-pub fn new_response_id() -> String {
-    let mut s = String::with_capacity(29);
-    s.push_str("resp_");
-    for _ in 0..24 {
-        s.push(char::from(b"0123456789abcdef"[fastrand::usize(0..16)]));
-    }
-    s
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }

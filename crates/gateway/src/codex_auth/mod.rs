@@ -34,6 +34,15 @@ use refresh::RefreshFailure;
 pub use status::{inspect, AccessExpiry, AuthStatus};
 
 /// OpenAI's OAuth token endpoint.
+/// Seconds since the epoch of an RFC 3339 UTC time (`2026-12-04T12:00:00Z`), as Codex and the
+/// ChatGPT backend write them.
+pub fn parse_rfc3339_secs(text: &str) -> Option<u64> {
+    rfc3339::parse(text)?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
+}
+
 pub const DEFAULT_TOKEN_URL: &str = "https://auth.openai.com/oauth/token";
 /// Refresh when the access token expires within this window.
 pub const REFRESH_WINDOW: Duration = Duration::from_secs(5 * 60);

@@ -9,6 +9,7 @@
 //! in this module (errors, summaries, `Debug`) ever shows a key.
 
 mod env;
+mod kinds;
 mod raw;
 mod validate;
 
@@ -118,24 +119,88 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// The dialect a backend speaks.
+/// The dialect a backend speaks (`protocol` in the config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
-    /// An OpenAI-compatible Chat Completions endpoint.
-    OpenAi,
+    /// A Chat Completions endpoint (`"openai"` or `"chat"`).
+    Chat,
+    /// An OpenAI Responses endpoint, passed through (`"responses"`).
+    Responses,
+    /// The ChatGPT Codex backend with a ChatGPT login (`"codex"`).
+    Codex,
     /// The built-in scripted backend; makes no network calls.
     Mock,
 }
 
 impl Protocol {
-    /// The spelling used in the config file.
+    /// The name shown in summaries and logs.
     pub fn as_str(self) -> &'static str {
         match self {
-            Protocol::OpenAi => "openai",
+            Protocol::Chat => "chat",
+            Protocol::Responses => "responses",
+            Protocol::Codex => "codex",
             Protocol::Mock => "mock",
         }
     }
 }
+
+/// Which header carries a Responses backend's key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthHeader {
+    /// `Authorization: Bearer <key>` (OpenAI and most gateways).
+    Bearer,
+    /// `api-key: <key>` (Azure OpenAI).
+    ApiKey,
+    /// `x-api-key: <key>`.
+    XApiKey,
+}
+
+impl AuthHeader {
+    /// The spelling used in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthHeader::Bearer => "authorization",
+            AuthHeader::ApiKey => "api-key",
+            AuthHeader::XApiKey => "x-api-key",
+        }
+    }
+}
+
+/// What is particular to each kind of backend, validated by that kind's own validator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BackendKind {
+    /// A Chat Completions upstream; requests are converted and shaped by the provider profile.
+    Chat,
+    /// A Responses upstream; the client's body goes through as it came.
+    Responses {
+        /// `api-version` query parameter (Azure), if any.
+        api_version: Option<String>,
+        auth_header: AuthHeader,
+    },
+    /// The ChatGPT Codex backend, authenticated by a Codex login.
+    Codex {
+        auth_file: PathBuf,
+        token_url: String,
+    },
+    /// The built-in mock.
+    Mock,
+}
+
+impl BackendKind {
+    /// The protocol of this kind.
+    pub fn protocol(&self) -> Protocol {
+        match self {
+            BackendKind::Chat => Protocol::Chat,
+            BackendKind::Responses { .. } => Protocol::Responses,
+            BackendKind::Codex { .. } => Protocol::Codex,
+            BackendKind::Mock => Protocol::Mock,
+        }
+    }
+}
+
+/// The ChatGPT Codex backend's base URL, used when a `codex` backend sets no `url`.
+pub const CODEX_DEFAULT_URL: &str = "https://chatgpt.com/backend-api/codex";
 
 impl fmt::Display for Protocol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -171,7 +236,10 @@ pub struct Backend {
     /// Unique, `[A-Za-z0-9_-]+`.
     pub name: String,
     pub protocol: Protocol,
-    /// Base URL without trailing '/', query or fragment. Always set for [`Protocol::OpenAi`].
+    /// What is particular to this backend's kind.
+    pub kind: BackendKind,
+    /// Base URL without trailing '/', query or fragment. Always set for chat, responses and
+    /// codex backends.
     pub url: Option<String>,
     /// `None` means no `Authorization` header is sent.
     pub api_key: Option<Secret>,
@@ -208,6 +276,7 @@ pub struct Backend {
 }
 
 const CHAT_SUFFIX: &str = "/chat/completions";
+const RESPONSES_SUFFIX: &str = "/responses";
 
 impl Backend {
     /// The upstream Chat Completions endpoint: `{url}/chat/completions`, or `url` itself when
@@ -221,11 +290,34 @@ impl Backend {
         }
     }
 
+    /// The upstream Responses endpoint: `{url}/responses`, or `url` itself when it already ends
+    /// there.
+    pub fn responses_url(&self) -> Option<String> {
+        let base = self.url.as_deref()?.trim_end_matches('/');
+        if base.ends_with(RESPONSES_SUFFIX) {
+            Some(base.to_owned())
+        } else {
+            Some(format!("{base}{RESPONSES_SUFFIX}"))
+        }
+    }
+
+    /// The upstream endpoint requests go to, whatever the kind (`None` for the mock).
+    pub fn endpoint_url(&self) -> Option<String> {
+        match self.kind {
+            BackendKind::Chat => self.chat_url(),
+            BackendKind::Responses { .. } | BackendKind::Codex { .. } => self.responses_url(),
+            BackendKind::Mock => None,
+        }
+    }
+
     /// The upstream model list endpoint: `{base}/models`, where `base` is `url` without a
-    /// trailing `/chat/completions`.
+    /// trailing `/chat/completions` or `/responses`.
     pub fn models_url(&self) -> Option<String> {
         let base = self.url.as_deref()?.trim_end_matches('/');
-        let base = base.strip_suffix(CHAT_SUFFIX).unwrap_or(base);
+        let base = base
+            .strip_suffix(CHAT_SUFFIX)
+            .or_else(|| base.strip_suffix(RESPONSES_SUFFIX))
+            .unwrap_or(base);
         Some(format!("{base}/models"))
     }
 
@@ -307,11 +399,12 @@ fn backend_summary(b: &Backend) -> Value {
     json!({
         "name": b.name,
         "protocol": b.protocol.as_str(),
+        "kind": kind_summary(&b.kind),
         "provider": b.profile.id().as_str(),
         "model": b.model,
         "models": b.models,
         "url": b.url,
-        "chat_url": b.chat_url(),
+        "endpoint_url": b.endpoint_url(),
         "has_api_key": b.api_key.is_some(),
         "key_missing": b.key_missing,
         "api_key_env": b.api_key_env,
@@ -332,4 +425,18 @@ fn backend_summary(b: &Backend) -> Value {
         "context_window": b.context_window,
         "max_output_tokens": b.max_output_tokens,
     })
+}
+
+fn kind_summary(kind: &BackendKind) -> Value {
+    match kind {
+        BackendKind::Responses {
+            api_version,
+            auth_header,
+        } => json!({"api_version": api_version, "auth_header": auth_header.as_str()}),
+        BackendKind::Codex {
+            auth_file,
+            token_url,
+        } => json!({"auth_file": auth_file.display().to_string(), "token_url": token_url}),
+        BackendKind::Chat | BackendKind::Mock => json!({}),
+    }
 }

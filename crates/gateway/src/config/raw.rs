@@ -54,6 +54,15 @@ pub(crate) struct RawBackend {
     pub pool_idle_timeout_secs: Option<u64>,
     pub context_window: Option<u64>,
     pub max_output_tokens: Option<u64>,
+    /// `responses` (Azure): the `api-version` query parameter.
+    pub api_version: Option<String>,
+    /// `responses`: the header that carries the key (`authorization` Bearer, `api-key`,
+    /// `x-api-key`).
+    pub auth_header: Option<String>,
+    /// `codex`: the Codex `auth.json` holding the ChatGPT login.
+    pub auth_file: Option<String>,
+    /// `codex`: the OAuth token endpoint used to refresh the login.
+    pub token_url: Option<String>,
 }
 
 // The raw api_key may be a literal key, so Debug must not print it.

@@ -33,7 +33,7 @@ fn users_existing_config_loads() {
     assert_eq!(config.log_dir, PathBuf::from("./logs"));
     assert_eq!(config.backends.len(), 3);
     let kimi = config.backend("kimi").unwrap();
-    assert_eq!(kimi.protocol, Protocol::OpenAi);
+    assert_eq!(kimi.protocol, Protocol::Chat);
     assert_eq!(kimi.match_rules.path_prefix.as_deref(), Some("/kimi"));
     assert_eq!(
         kimi.api_key.as_ref().map(Secret::expose),
@@ -284,10 +284,10 @@ fn summary_lists_backends_and_routes() {
     assert_eq!(backends.len(), 3);
     let kimi = &backends[1];
     assert_eq!(kimi["name"], "kimi");
-    assert_eq!(kimi["protocol"], "openai");
+    assert_eq!(kimi["protocol"], "chat");
     assert_eq!(kimi["model"], "moonshot-v1-8k");
     assert_eq!(
-        kimi["chat_url"],
+        kimi["endpoint_url"],
         "https://api.moonshot.cn/v1/chat/completions"
     );
     assert_eq!(kimi["match_rules"]["path_prefix"], "/kimi");
@@ -327,7 +327,14 @@ const BAD_FIXTURES: &[(&str, &str, &[&str])] = &[
     (
         "bad-unknown-protocol.json",
         "backends[0].protocol",
-        &["\"anthropic\"", "\"openai\" or \"mock\""],
+        &[
+            "\"anthropic\"",
+            "\"openai\"",
+            "\"chat\"",
+            "\"responses\"",
+            "\"codex\"",
+            "\"mock\"",
+        ],
     ),
     (
         "bad-prefix-no-slash.json",

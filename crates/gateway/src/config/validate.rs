@@ -10,10 +10,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::env::{expand_env_refs, EnvError, Expanded};
+use super::kinds::{self, parse_protocol, FieldProblems};
 use super::raw::{RawBackend, RawConfig, RawHeaderRule, RawMatchRules, RawTelemetry};
 use super::{
-    Backend, Config, ConfigErrors, ConfigProblem, HeaderRule, MatchRules, Protocol, Secret,
-    Telemetry,
+    Backend, Config, ConfigErrors, ConfigProblem, HeaderRule, MatchRules, Secret, Telemetry,
 };
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8280";
@@ -35,8 +35,6 @@ const MAX_RETRIES_LIMIT: u32 = 10;
 const DEFAULT_POOL_MAX_IDLE: usize = 64;
 const POOL_MAX_IDLE_LIMIT: usize = 10_000;
 const DEFAULT_POOL_IDLE_TIMEOUT_SECS: u64 = 90;
-
-const VALID_PROTOCOLS: &str = "\"openai\" or \"mock\"";
 
 /// First path segments the proxy serves itself; a backend prefix may not shadow them.
 pub(crate) const RESERVED_PREFIX_SEGMENTS: &[&str] =
@@ -224,7 +222,7 @@ fn validate_backend(
     let at = |field: &str| format!("backends[{i}].{field}");
     let start = problems.0.len();
 
-    let name = raw.name.unwrap_or_default();
+    let name = raw.name.clone().unwrap_or_default();
     if name.is_empty() {
         problems.push(
             at("name"),
@@ -250,19 +248,10 @@ fn validate_backend(
         format!("backend {name:?}")
     };
 
-    let protocol = match raw.protocol.as_deref() {
-        None | Some("openai") => Some(Protocol::OpenAi),
-        Some("mock") => Some(Protocol::Mock),
-        Some(other) => {
-            problems.push(
-                at("protocol"),
-                format!("unknown protocol {other:?} — use one of {VALID_PROTOCOLS}"),
-            );
-            None
-        }
-    };
+    let mut kind_problems = FieldProblems::new();
+    let protocol = parse_protocol(raw.protocol.as_deref(), &mut kind_problems);
 
-    let url = match raw.url {
+    let url = match raw.url.clone() {
         Some(url) => match check_http_url(&url, true) {
             Ok(()) => Some(url.trim_end_matches('/').to_owned()),
             Err(why) => {
@@ -276,16 +265,13 @@ fn validate_backend(
                 None
             }
         },
-        None if protocol == Some(Protocol::OpenAi) => {
-            problems.push(
-                at("url"),
-                "missing — add the provider's base URL, e.g. \"https://api.deepseek.com/v1\" \
-                 (the proxy appends /chat/completions)",
-            );
-            None
-        }
-        None => None,
+        None => protocol.and_then(kinds::default_url).map(str::to_owned),
     };
+    let kind = protocol
+        .and_then(|p| kinds::validate_kind(p, &raw, url.as_deref(), env, &mut kind_problems));
+    for (field, message) in kind_problems {
+        problems.push(at(&field), message);
+    }
 
     let (api_key, key_missing, api_key_env) = match raw.api_key {
         None => (None, false, Vec::new()),
@@ -423,6 +409,7 @@ fn validate_backend(
     };
 
     let protocol = protocol?;
+    let kind = kind?;
     let profile = profile?;
     if problems.0.len() > start {
         return None;
@@ -430,6 +417,7 @@ fn validate_backend(
     Some(Backend {
         name,
         protocol,
+        kind,
         url,
         api_key,
         key_missing,
@@ -485,7 +473,7 @@ fn validate_header_rule(
     raw: RawHeaderRule,
     problems: &mut Problems,
 ) -> Option<HeaderRule> {
-    let name = raw.name.unwrap_or_default();
+    let name = raw.name.clone().unwrap_or_default();
     let mut ok = true;
     if name.is_empty() {
         problems.push(
@@ -564,7 +552,7 @@ fn check_path_prefix(prefix: &str) -> Result<(), String> {
 }
 
 /// Checks an http(s) URL; the error completes a sentence that starts with the quoted URL.
-fn check_http_url(text: &str, forbid_query: bool) -> Result<(), String> {
+pub(crate) fn check_http_url(text: &str, forbid_query: bool) -> Result<(), String> {
     if !(text.starts_with("http://") || text.starts_with("https://")) {
         return Err("must start with http:// or https://".to_owned());
     }

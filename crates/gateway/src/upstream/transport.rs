@@ -1,6 +1,7 @@
-//! The upstream HTTP call: one pooled rustls client per backend, bearer auth with the backend's
-//! key, retries with jittered backoff for failures that happen before any byte reached the
-//! client, and classification of every failure into [`UpstreamFailure`].
+//! The upstream HTTP transport, shared by every upstream kind: one pooled rustls client per
+//! backend, the request's URL and credentials given per call, retries with jittered backoff for
+//! failures that happen before any byte reached the client, the first-byte timeout, and
+//! classification of every transport failure into [`UpstreamFailure`]. It knows no protocol.
 //!
 //! The client is hyper's pooled client with a rustls connector, used directly: reqwest's layers
 //! (URL re-parsing, a redirect layer that runs even when redirects are off, body wrappers) were
@@ -53,22 +54,77 @@ impl Default for UpstreamPolicy {
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
-/// A client for one backend.
+/// The HTTP client of one backend.
 #[derive(Clone)]
-pub struct UpstreamClient {
+pub struct HttpTransport {
     client: Client<Connector, Full<Bytes>>,
-    uri: Uri,
-    auth: Option<HeaderValue>,
     pub policy: UpstreamPolicy,
 }
 
-impl std::fmt::Debug for UpstreamClient {
+impl std::fmt::Debug for HttpTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UpstreamClient")
-            .field("url", &self.uri)
-            .field("auth", &"[redacted]")
+        f.debug_struct("HttpTransport")
+            .field("policy", &self.policy)
             .finish()
     }
+}
+
+/// Credentials for one call, as the headers that carry them (values marked sensitive, so they
+/// never appear in `Debug`). Each kind builds them per call: a static key in the header that
+/// backend wants, or a freshly refreshed OAuth token.
+#[derive(Clone, Default)]
+pub struct Credentials(pub Vec<(http::HeaderName, HeaderValue)>);
+
+impl Credentials {
+    /// No credentials (local servers).
+    pub fn none() -> Self {
+        Credentials(Vec::new())
+    }
+
+    /// `name: prefix + secret`, marked sensitive; an error when the secret cannot go in a header.
+    pub fn header(name: http::HeaderName, prefix: &str, secret: &str) -> Result<Self, String> {
+        let mut v = HeaderValue::from_str(&format!("{prefix}{secret}")).map_err(|_| {
+            "the key contains characters that cannot go in an HTTP header".to_owned()
+        })?;
+        v.set_sensitive(true);
+        Ok(Credentials(vec![(name, v)]))
+    }
+
+    /// `Authorization: Bearer <token>`, or no credentials for an empty token.
+    pub fn bearer(token: &str) -> Result<Self, String> {
+        if token.is_empty() {
+            return Ok(Credentials::none());
+        }
+        Credentials::header(AUTHORIZATION, "Bearer ", token)
+    }
+
+    /// Adds a non-secret header (an account id, a client name).
+    pub fn with(mut self, name: http::HeaderName, value: HeaderValue) -> Self {
+        self.0.push((name, value));
+        self
+    }
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.0.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("Credentials")
+            .field("headers", &names)
+            .finish()
+    }
+}
+
+/// Parses an upstream URL once (at startup), refusing anything but http(s)://host.
+pub fn parse_upstream_url(url: &str) -> Result<Uri, String> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|e| format!("invalid upstream url {url:?}: {e}"))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+        return Err(format!(
+            "invalid upstream url {url:?}: needs http(s)://host"
+        ));
+    }
+    Ok(uri)
 }
 
 /// A 2xx upstream answer whose body has not been read yet.
@@ -110,9 +166,9 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 
 const USER_AGENT_VALUE: &str = concat!("codex-convert-proxy/", env!("CARGO_PKG_VERSION"));
 
-impl UpstreamClient {
-    /// Builds the client. `api_key` empty means no Authorization header (local servers).
-    pub fn new(url: String, api_key: &str, policy: UpstreamPolicy) -> Result<Self, String> {
+impl HttpTransport {
+    /// Builds the client.
+    pub fn new(policy: UpstreamPolicy) -> Result<Self, String> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
@@ -138,42 +194,21 @@ impl UpstreamClient {
             .pool_max_idle_per_host(policy.pool_max_idle)
             .pool_timer(TokioTimer::new())
             .build(https);
-        // Parsed once, not per request.
-        let uri: Uri = url
-            .parse()
-            .map_err(|e| format!("invalid upstream url {url:?}: {e}"))?;
-        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
-            return Err(format!(
-                "invalid upstream url {url:?}: needs http(s)://host"
-            ));
-        }
-        let auth = if api_key.is_empty() {
-            None
-        } else {
-            let mut v = HeaderValue::from_str(&format!("Bearer {api_key}")).map_err(|_| {
-                "the api_key contains characters that cannot go in an HTTP header".to_owned()
-            })?;
-            v.set_sensitive(true);
-            Some(v)
-        };
-        Ok(UpstreamClient {
-            client,
-            uri,
-            auth,
-            policy,
-        })
+        Ok(HttpTransport { client, policy })
     }
 
-    /// POSTs the body, retrying retryable failures, and returns a 2xx response whose body has not
-    /// been read yet.
+    /// POSTs the body to `uri` with `credentials`, retrying retryable failures, and returns a
+    /// 2xx response whose body has not been read yet.
     pub async fn send(
         &self,
+        uri: &Uri,
+        credentials: &Credentials,
         body: Bytes,
         stream: bool,
     ) -> Result<UpstreamResponse, UpstreamFailure> {
         let mut attempt: u32 = 0;
         loop {
-            let failure = match self.send_once(body.clone(), stream).await {
+            let failure = match self.send_once(uri, credentials, body.clone(), stream).await {
                 Ok(resp) => return Ok(resp),
                 Err(f) => f,
             };
@@ -182,19 +217,21 @@ impl UpstreamClient {
             }
             attempt += 1;
             let delay = backoff(attempt);
-            tracing::warn!(url = %self.uri, attempt, ?delay, failure = ?failure, "upstream failed before the first byte; retrying");
+            tracing::warn!(url = %redacted_url(uri), attempt, ?delay, failure = ?failure, "upstream failed before the first byte; retrying");
             tokio::time::sleep(delay).await;
         }
     }
 
     async fn send_once(
         &self,
+        uri: &Uri,
+        credentials: &Credentials,
         body: Bytes,
         stream: bool,
     ) -> Result<UpstreamResponse, UpstreamFailure> {
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = Method::POST;
-        *req.uri_mut() = self.uri.clone();
+        *req.uri_mut() = uri.clone();
         let headers = req.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(
@@ -206,8 +243,8 @@ impl UpstreamClient {
             }),
         );
         headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
-        if let Some(auth) = &self.auth {
-            headers.insert(AUTHORIZATION, auth.clone());
+        for (name, value) in &credentials.0 {
+            headers.insert(name.clone(), value.clone());
         }
         let resp =
             match tokio::time::timeout(self.policy.first_byte, self.client.request(req)).await {
@@ -225,12 +262,21 @@ impl UpstreamClient {
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
         let body = read_limited(UpstreamResponse { inner: resp }, MAX_ERROR_BODY).await;
+        tracing::debug!(url = %redacted_url(uri), status, "upstream answered an error status");
         Err(UpstreamFailure::Status {
             status,
             body,
             retry_after,
         })
     }
+}
+
+/// The URL without its query (which may carry secrets, e.g. a key in `?key=`), for logs and
+/// messages.
+pub fn redacted_url(uri: &Uri) -> String {
+    let scheme = uri.scheme_str().unwrap_or("http");
+    let authority = uri.authority().map(|a| a.as_str()).unwrap_or("");
+    format!("{scheme}://{authority}{}", uri.path())
 }
 
 /// Exponential backoff with full jitter: 100 ms · 2^(n-1), ±50 %.
@@ -319,12 +365,29 @@ mod tests {
 
     #[test]
     fn debug_hides_the_key() {
-        let c = UpstreamClient::new(
-            "http://x/v1/chat/completions".into(),
-            "sk-secret-123",
-            UpstreamPolicy::default(),
+        let c = Credentials::bearer("sk-secret-123").unwrap();
+        assert!(!format!("{c:?}").contains("sk-secret"));
+        assert!(format!("{c:?}").contains("authorization"));
+        let a = Credentials::header(
+            http::HeaderName::from_static("api-key"),
+            "",
+            "azure-secret-1",
         )
         .unwrap();
-        assert!(!format!("{c:?}").contains("sk-secret"));
+        assert!(!format!("{a:?}").contains("azure-secret"));
+        assert!(a.0[0].1.is_sensitive());
+    }
+
+    #[test]
+    fn urls_are_checked_and_logged_without_query() {
+        assert!(parse_upstream_url("ftp://x/y").is_err());
+        let u = parse_upstream_url(
+            "https://r.openai.azure.com/openai/v1/responses?api-version=1&key=s",
+        )
+        .unwrap();
+        assert_eq!(
+            redacted_url(&u),
+            "https://r.openai.azure.com/openai/v1/responses"
+        );
     }
 }

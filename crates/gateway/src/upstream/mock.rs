@@ -1,10 +1,53 @@
-//! The built-in `mock` backend: answers without any network so a newcomer can run the proxy and
-//! Codex with no API key. The answer is deterministic text derived from the request, produced as
-//! Chat chunks so it travels through exactly the same conversion as a real upstream's answer.
+//! The `mock` kind: the built-in backend that answers without any network, so a newcomer can run
+//! the proxy and Codex with no API key.
+//!
+//! Anatomy (as every kind): what it "sends" (the request converted to Chat exactly as for a chat
+//! backend, see [`super::chat::convert`]), with no credentials, and how its answer becomes
+//! Responses events: deterministic text derived from the request, produced as Chat chunks so it
+//! travels through exactly the same stream conversion as a real chat upstream's answer.
 
+use std::collections::VecDeque;
+
+use ccp_convert::stream::{chat_chunks_to_response, ChatToResponses};
 use ccp_types::chat::{
     ChatChunk, ChatContent, ChatRequest, ChatRole, ChatUsage, ChunkChoice, ChunkDelta,
 };
+use ccp_types::events::StreamEvent;
+
+use super::{stream, Call};
+use crate::error::GatewayError;
+use crate::pipeline::GatewayResponse;
+
+/// The built-in mock backend.
+pub struct MockUpstream;
+
+impl MockUpstream {
+    pub(crate) fn call(&self, call: Call<'_>) -> Result<GatewayResponse, GatewayError> {
+        let (chat, ctx) = super::chat::convert(&call)?;
+        if call.log.log_body {
+            let body = serde_json::to_string(&chat).unwrap_or_default();
+            tracing::info!(backend = %call.log.backend, upstream_body = %call.log.redactor.redact(&body), "upstream request body");
+        }
+        if !call.prepared.request.stream {
+            let resp = chat_chunks_to_response(mock_chunks(&chat), ctx);
+            call.log.finish(&resp, 200);
+            return Ok(GatewayResponse::json(resp));
+        }
+        let mut machine = ChatToResponses::new(ctx);
+        let mut out: VecDeque<StreamEvent> = machine
+            .start()
+            .into_iter()
+            .map(StreamEvent::Typed)
+            .collect();
+        for c in mock_chunks(&chat) {
+            out.extend(machine.push(c).into_iter().map(StreamEvent::Typed));
+        }
+        out.extend(machine.finish().into_iter().map(StreamEvent::Typed));
+        Ok(GatewayResponse::stream(stream::finished_stream(
+            out, call.log,
+        )))
+    }
+}
 
 /// The chunks the mock backend "streams" for a request.
 pub fn mock_chunks(req: &ChatRequest) -> Vec<ChatChunk> {

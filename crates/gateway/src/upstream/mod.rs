@@ -1,0 +1,112 @@
+//! Every kind of upstream behind one seam. Each kind has its own file with the same anatomy —
+//! what it sends, with which credentials, and how its answer becomes Responses events:
+//!
+//! | kind (`protocol`) | file | sends | credentials | answer |
+//! |---|---|---|---|---|
+//! | `openai` / `chat` | [`chat`] | the request converted to Chat Completions, shaped by the provider profile | the backend key as Bearer | chat chunks → events (`ChatToResponses`) |
+//! | `responses` | [`responses`] | the client's body, model substituted | Bearer, or Azure's `api-key` (+ `api-version`) | relayed verbatim |
+//! | `codex` | [`codex`] | the body normalised for the ChatGPT backend | the Codex login (refreshing OAuth token) | relayed, collapsed for non-streaming clients |
+//! | `mock` | [`mock`] | nothing (no network) | none | deterministic text through the chat conversion |
+//!
+//! Shared by all: [`transport`] (the pooled HTTP client, per-call URL and credentials, retries
+//! before the first byte, the first-byte timeout) and [`stream`] (the stream shell: idle and
+//! total timeouts, keep-alives, the failure path, cancellation on drop). Errors are classified
+//! once, by the backend's provider profile then the fallback (`ccp_providers::profile::
+//! ResolvedProfile::classify`), and reach the pipeline as a [`GatewayError`] carrying its code and
+//! retry-after.
+
+pub mod chat;
+pub mod codex;
+pub mod mock;
+pub mod responses;
+pub(crate) mod stream;
+pub mod transport;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use transport::{backoff, parse_retry_after, Credentials, HttpTransport, UpstreamPolicy};
+
+use crate::access_log::RequestLog;
+use crate::config::{Backend, BackendKind};
+use crate::error::GatewayError;
+use crate::pipeline::{GatewayResponse, PreparedRequest};
+use stream::FailureMapper;
+
+/// One backend's upstream, by kind.
+pub enum Upstream {
+    Chat(chat::ChatUpstream),
+    Responses(responses::ResponsesUpstream),
+    Codex(codex::CodexUpstream),
+    Mock(mock::MockUpstream),
+}
+
+/// Everything a kind needs for one call besides its own settings.
+pub(crate) struct Call<'a> {
+    pub(crate) prepared: &'a PreparedRequest,
+    pub(crate) backend: &'a Backend,
+    /// The model the client asked for (echoed back by converting kinds).
+    pub(crate) client_model: String,
+    pub(crate) log: RequestLog,
+    pub(crate) mapper: FailureMapper,
+}
+
+impl Upstream {
+    /// Builds the upstream of a validated backend. Fails (at startup) on what the config could
+    /// not check: an unusable URL, a key that cannot go in a header, an unusable Codex login.
+    pub fn build(backend: &Backend) -> Result<Self, String> {
+        let transport = || HttpTransport::new(policy_of(backend));
+        Ok(match &backend.kind {
+            BackendKind::Chat => Upstream::Chat(chat::ChatUpstream::new(backend, transport()?)?),
+            BackendKind::Responses { .. } => {
+                Upstream::Responses(responses::ResponsesUpstream::new(backend, transport()?)?)
+            }
+            BackendKind::Codex { .. } => {
+                Upstream::Codex(codex::CodexUpstream::new(backend, transport()?)?)
+            }
+            BackendKind::Mock => Upstream::Mock(mock::MockUpstream),
+            #[allow(unreachable_patterns)]
+            _ => return Err("this backend kind is not supported yet".into()),
+        })
+    }
+
+    /// Calls the upstream: an event stream or one JSON answer, or a typed error.
+    pub(crate) async fn call(&self, call: Call<'_>) -> Result<GatewayResponse, GatewayError> {
+        match self {
+            Upstream::Chat(u) => u.call(call).await,
+            Upstream::Responses(u) => u.call(call).await,
+            Upstream::Codex(u) => u.call(call).await,
+            Upstream::Mock(u) => u.call(call),
+        }
+    }
+}
+
+fn policy_of(b: &Backend) -> UpstreamPolicy {
+    UpstreamPolicy {
+        connect: b.connect_timeout,
+        first_byte: b.first_byte_timeout,
+        idle: b.idle_timeout,
+        total: b.total_timeout,
+        max_retries: b.max_retries,
+        // Disabled keep-alives still need a wake-up to check the idle timeout.
+        keepalive_interval: b.keepalive_interval.unwrap_or(b.idle_timeout),
+        pool_max_idle: b.pool_max_idle,
+        pool_idle_timeout: b.pool_idle_timeout,
+    }
+}
+
+/// A new `resp_…` id.
+pub fn new_response_id() -> String {
+    let mut s = String::with_capacity(29);
+    s.push_str("resp_");
+    for _ in 0..24 {
+        s.push(char::from(b"0123456789abcdef"[fastrand::usize(0..16)]));
+    }
+    s
+}
+
+pub(crate) fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
