@@ -9,6 +9,7 @@
 mod access_log;
 pub mod config;
 pub mod error;
+pub mod identity;
 pub mod mock;
 pub mod pipeline;
 pub mod redact;
