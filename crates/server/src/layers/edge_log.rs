@@ -46,7 +46,7 @@ pub async fn log_answer(State(redactor): State<Redactor>, req: Request, next: Ne
             %method,
             %path,
             %request_id,
-            client,
+            %client,
             duration_ms,
             %reason,
             "answered"
@@ -58,7 +58,7 @@ pub async fn log_answer(State(redactor): State<Redactor>, req: Request, next: Ne
             %method,
             %path,
             %request_id,
-            client,
+            %client,
             duration_ms,
             "answered"
         );
