@@ -10,6 +10,7 @@ mod access_log;
 pub mod codex_auth;
 pub mod config;
 pub mod error;
+pub mod identity;
 pub mod pipeline;
 pub mod redact;
 pub mod routing;

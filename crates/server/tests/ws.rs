@@ -253,3 +253,72 @@ async fn fifty_concurrent_connections() {
     assert_eq!(upstream.chat_requests().len(), 50);
     upstream.assert_no_violations();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_style_frame_gets_an_error_naming_messages() {
+    let upstream = MockUpstream::strict().await;
+    upstream.push(Reply::text_stream("after the fix"));
+    let app = start(&single_backend_config(&upstream.url())).await;
+    let mut ws = connect(&app).await;
+    let frame = json!({"type": "response.create", "model": "m", "messages": [{"role": "user", "content": "hi"}]});
+    send(&mut ws, frame).await;
+    let events = read_response(&mut ws).await;
+    let err = &events[0];
+    assert_eq!(err["type"], "error");
+    assert_eq!(err["status"], 400);
+    assert_eq!(err["error"]["param"], "messages");
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("Chat Completions API") && message.contains("expects `input`"),
+        "{message}"
+    );
+    assert!(upstream.chat_requests().is_empty());
+    // The connection stays usable.
+    send(&mut ws, create(json!("hi"), None)).await;
+    assert_eq!(
+        read_response(&mut ws).await.last().unwrap()["type"],
+        "response.completed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrades_under_a_prefix_reach_that_backend_and_are_counted() {
+    let main = MockUpstream::strict().await;
+    let kimi = MockUpstream::strict().await;
+    let config = json!({
+        "listen": "127.0.0.1:0",
+        "log_dir": std::env::temp_dir().join("ccp-test-logs").to_string_lossy(),
+        "backends": [
+            {"name": "main", "url": main.url(), "api_key": "k-main", "model": "main-model", "protocol": "openai", "match_rules": {"default": true}},
+            {"name": "kimi", "url": kimi.url(), "api_key": "k-kimi", "model": "kimi-model", "protocol": "openai", "match_rules": {"path_prefix": "/kimi"}}
+        ]
+    });
+    let app = start(&config.to_string()).await;
+    for path in ["/kimi/v1/responses", "/kimi/responses", "/kimi"] {
+        kimi.push(Reply::text_stream("from kimi"));
+        let url = format!("ws://{}{path}", app.addr);
+        let (mut ws, resp) = tokio_tungstenite::connect_async(url).await.unwrap();
+        assert_eq!(resp.status(), 101, "{path}");
+        assert!(resp.headers().contains_key("x-request-id"), "{path}");
+        send(&mut ws, create(json!("hi"), None)).await;
+        let events = read_response(&mut ws).await;
+        assert_eq!(
+            events.last().unwrap()["type"],
+            "response.completed",
+            "{path}"
+        );
+    }
+    assert_eq!(kimi.chat_requests().len(), 3);
+    assert!(kimi
+        .chat_requests()
+        .iter()
+        .all(|r| r.body["model"] == "kimi-model"));
+    assert!(main.chat_requests().is_empty());
+    let health = get_json(&app.url("/health")).await;
+    assert_eq!(health["stats"]["websocket_connections"], 3, "{health}");
+    assert_eq!(
+        health["stats"]["websocket_responses_requests"], 3,
+        "{health}"
+    );
+    kimi.assert_no_violations();
+}

@@ -24,14 +24,34 @@ impl App {
 
 /// Starts the app with this config JSON (env lookups see nothing).
 pub async fn start(config_json: &str) -> App {
-    let config = ccp_gateway::config::parse_str(config_json, &|_| None)
-        .unwrap_or_else(|e| panic!("config: {e}"));
-    let gateway = Arc::new(Gateway::new(config).unwrap());
+    let gateway = gateway(config_json);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let g = gateway.clone();
     let server = tokio::spawn(async move {
         let _ = ccp_server::serve(listener, g, std::future::pending()).await;
+    });
+    App {
+        addr,
+        gateway,
+        _server: server,
+    }
+}
+
+fn gateway(config_json: &str) -> Arc<Gateway> {
+    let config = ccp_gateway::config::parse_str(config_json, &|_| None)
+        .unwrap_or_else(|e| panic!("config: {e}"));
+    Arc::new(Gateway::new(config).unwrap())
+}
+
+/// Starts the app with this config JSON and `extra` routes (see `ccp_server::app_with`).
+pub async fn start_with(config_json: &str, extra: axum::Router<ccp_server::AppState>) -> App {
+    let gateway = gateway(config_json);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = ccp_server::app_with(gateway.clone(), extra);
+    let server = tokio::spawn(async move {
+        let _ = ccp_server::serve_app(listener, app, std::future::pending()).await;
     });
     App {
         addr,

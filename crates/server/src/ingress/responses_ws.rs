@@ -10,16 +10,29 @@
 //! Memory is bounded: when the remembered history exceeds [`MAX_HISTORY_BYTES`] it is dropped, and
 //! a chained request then gets `previous_response_not_found`, which makes Codex resend everything.
 //! Everything is dropped when the connection closes.
+//!
+//! The upgrade is a `GET` with `Upgrade: websocket` on a Responses path, behind the same client
+//! authentication as `POST`; a plain `GET` there gets the "not supported" 404. Each frame is
+//! prepared by the gateway as a typed request ([`Gateway::prepare_frame`]) with the original,
+//! unstripped path of the upgrade request.
 
+use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Extension, FromRequestParts as _, OriginalUri, Request, State};
 use axum::http::HeaderMap;
+use axum::response::{IntoResponse as _, Response};
+use ccp_gateway::identity::ClientIdentity;
 use ccp_gateway::pipeline::new_response_id;
 use ccp_gateway::{Gateway, GatewayError, GatewayResponse, ResponseBody};
 use ccp_types::events::{ResponseEvent, ResponseObject, ResponseStatus, StreamEvent};
 use futures_util::StreamExt as _;
 use serde_json::{json, Map, Value};
+
+use crate::ingress::fallback;
+use crate::ingress::responses_http::chat_frame_error;
+use crate::{header_str, AppState, Stats};
 
 /// Above this much remembered history a connection forgets it (Codex then resends all).
 pub const MAX_HISTORY_BYTES: usize = 64 * 1024 * 1024;
@@ -35,11 +48,41 @@ struct History {
     items: Vec<Value>,
 }
 
+/// The WebSocket upgrade on a Responses path.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    Extension(identity): Extension<ClientIdentity>,
+    OriginalUri(uri): OriginalUri,
+    req: Request,
+) -> Response {
+    let path = uri.path().to_owned();
+    if !is_upgrade(req.headers()) {
+        return fallback::not_supported_response(req.method(), &path);
+    }
+    let (mut parts, _body) = req.into_parts();
+    let headers = parts.headers.clone();
+    match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+        Ok(ws) => ws
+            .max_message_size(MAX_FRAME_BYTES)
+            .max_frame_size(MAX_FRAME_BYTES)
+            .on_upgrade(move |socket| {
+                state.stats.ws_connections.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(client = %identity.id, "websocket connected");
+                serve_socket(socket, state.gateway, state.stats, path, headers)
+            }),
+        Err(rejection) => rejection.into_response(),
+    }
+}
+
+fn is_upgrade(headers: &HeaderMap) -> bool {
+    header_str(headers, "upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
 /// Serves one upgraded connection until the client closes it.
 pub async fn serve_socket(
     mut socket: WebSocket,
     gateway: std::sync::Arc<Gateway>,
-    stats: std::sync::Arc<crate::Stats>,
+    stats: std::sync::Arc<Stats>,
     path: String,
     headers: HeaderMap,
 ) {
@@ -54,9 +97,7 @@ pub async fn serve_socket(
         };
         match msg {
             Message::Text(text) => {
-                stats
-                    .ws_responses
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                stats.ws_responses.fetch_add(1, Ordering::Relaxed);
                 if !handle_frame(
                     &mut socket,
                     &gateway,
@@ -116,6 +157,9 @@ async fn handle_frame(
             let err = error_frame(400, "invalid_request_error", "unsupported_frame", &msg);
             return send_json(socket, &err).await.is_ok();
         }
+    }
+    if let Some(e) = chat_frame_error(&frame) {
+        return send_json(socket, &gateway_error_frame(&e)).await.is_ok();
     }
     frame.remove("type");
     let generate = frame
