@@ -12,6 +12,7 @@
 
 pub mod codex;
 pub mod locate;
+mod serve;
 pub mod upstream;
 
 pub use codex::{CodexOutput, CodexRun, CLIENT_KEY_ENV, DEFAULT_CLIENT_KEY};
