@@ -63,14 +63,7 @@ impl RecordedRequest {
 
     /// A query parameter by exact name (first occurrence, not percent-decoded).
     pub fn query_param(&self, name: &str) -> Option<&str> {
-        self.query
-            .as_deref()?
-            .split('&')
-            .find_map(|pair| match pair.split_once('=') {
-                Some((key, value)) if key == name => Some(value),
-                None if pair == name => Some(""),
-                _ => None,
-            })
+        query_param(self.query.as_deref(), name)
     }
 
     /// `body.messages` (empty when absent).
@@ -102,6 +95,18 @@ impl RecordedRequest {
     fn label(&self) -> String {
         format!("{} {} (request #{})", self.method, self.path, self.index)
     }
+}
+
+/// A query parameter by exact name (first occurrence, not percent-decoded; `""` when it has no
+/// `=`).
+pub(crate) fn query_param<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
+    query?
+        .split('&')
+        .find_map(|pair| match pair.split_once('=') {
+            Some((key, value)) if key == name => Some(value),
+            None if pair == name => Some(""),
+            _ => None,
+        })
 }
 
 #[derive(Debug, Default)]

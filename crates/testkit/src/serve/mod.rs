@@ -14,6 +14,7 @@ mod rule;
 mod sse;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
@@ -24,8 +25,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub(crate) use body::{once_body, sse_body};
-pub(crate) use journal::Journal;
 pub use journal::RecordedRequest;
+pub(crate) use journal::{query_param, Journal};
 pub use rule::{Problem, Rule};
 pub use sse::{SseItem, SseScript};
 
@@ -108,6 +109,22 @@ impl Journal {
     pub(crate) fn finish(&self, index: usize, (status, headers, body): Buffered) -> Response {
         self.set_status(index, status);
         let guard = self.guard(index);
+        build(status, &headers, Body::from_stream(once_body(body, guard)))
+    }
+
+    /// [`Journal::finish`] after a pause before the headers (a client giving up meanwhile is
+    /// recorded as a drop).
+    pub(crate) async fn finish_after(
+        &self,
+        index: usize,
+        delay: Duration,
+        (status, headers, body): Buffered,
+    ) -> Response {
+        let guard = self.guard(index);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        self.set_status(index, status);
         build(status, &headers, Body::from_stream(once_body(body, guard)))
     }
 

@@ -35,6 +35,7 @@ pub use reply::{
     chunk, error_body, split_text, usage_chunk, Reply, MOCK_COMPLETION_ID, MOCK_MODEL,
     MOCK_PROMPT_TOKENS,
 };
+pub(crate) use reply::{split_in_three, MOCK_CREATED};
 pub use rules::{Strictness, CHAT_FIELDS, REASONING_REQUIRED_MESSAGE, RESPONSES_ONLY_FIELDS};
 pub use validate::{check_auth, check_chat_request};
 

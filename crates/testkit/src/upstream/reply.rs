@@ -209,7 +209,7 @@ pub fn split_text(text: &str) -> Vec<String> {
 }
 
 /// Splits a string into at most three non-empty pieces on char boundaries.
-fn split_in_three(s: &str) -> Vec<String> {
+pub(crate) fn split_in_three(s: &str) -> Vec<String> {
     let chars: Vec<char> = s.chars().collect();
     if chars.is_empty() {
         return Vec::new();
