@@ -91,7 +91,8 @@ async fn text_stream_is_a_complete_responses_stream() {
     assert_eq!(message["content"][0]["annotations"], json!([]));
     assert_eq!(
         response["usage"],
-        json!({"input_tokens": 10, "input_tokens_details": {"cached_tokens": 0},
+        json!({"input_tokens": 10,
+               "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
                "output_tokens": 3, "output_tokens_details": {"reasoning_tokens": 0},
                "total_tokens": 13})
     );

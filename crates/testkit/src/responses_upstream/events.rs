@@ -60,6 +60,7 @@ impl ResponseStream {
         let usage = usage_json(self.usage.unwrap_or(ScriptedUsage {
             input_tokens: MOCK_PROMPT_TOKENS,
             cached_tokens: 0,
+            cache_write_tokens: 0,
             output_tokens: writer.deltas,
             reasoning_tokens: writer.reasoning_deltas,
         }));
@@ -116,7 +117,10 @@ fn tag_of(id: &str) -> String {
 fn usage_json(usage: ScriptedUsage) -> Value {
     json!({
         "input_tokens": usage.input_tokens,
-        "input_tokens_details": {"cached_tokens": usage.cached_tokens},
+        "input_tokens_details": {
+            "cached_tokens": usage.cached_tokens,
+            "cache_write_tokens": usage.cache_write_tokens,
+        },
         "output_tokens": usage.output_tokens,
         "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
         "total_tokens": usage.input_tokens + usage.output_tokens,

@@ -110,6 +110,11 @@ pub struct ResponsesStrictness {
     pub check_tool_outputs: bool,
     /// `previous_response_id` must name a response this mock served with `store` not false.
     pub check_previous_response: bool,
+    /// ChatGPT dialect: refuse a body without an `instructions` string. On by default (what the
+    /// backend answered in 2025–26, upstreams.md §1.6); note that Codex 0.169 itself omits the
+    /// key (codex-wire.md §1.6), so a proxy must add it, and a test pointing Codex straight at
+    /// the mock turns this off.
+    pub require_instructions: bool,
 }
 
 impl Default for ResponsesStrictness {
@@ -124,6 +129,7 @@ impl Default for ResponsesStrictness {
             models: None,
             check_tool_outputs: true,
             check_previous_response: true,
+            require_instructions: true,
         }
     }
 }
@@ -168,6 +174,7 @@ impl ResponsesStrictness {
             models: None,
             check_tool_outputs: false,
             check_previous_response: false,
+            require_instructions: false,
         }
     }
 
@@ -435,7 +442,7 @@ pub fn check_responses_request(
     check_fields(rules, obj, &mut out);
     check_model(rules, obj, &mut out);
     if dialect == Dialect::ChatGpt {
-        check_chatgpt_body(obj, &mut out);
+        check_chatgpt_body(obj, rules.require_instructions, &mut out);
     }
     let previous = obj.get("previous_response_id").and_then(Value::as_str);
     let inherited = match previous {
@@ -534,7 +541,11 @@ fn check_model(rules: &ResponsesStrictness, obj: &Map<String, Value>, out: &mut 
 }
 
 /// upstreams.md §1.6, in a fixed order: instructions, input, roles, stream, store.
-fn check_chatgpt_body(obj: &Map<String, Value>, out: &mut Vec<Rejection>) {
+fn check_chatgpt_body(
+    obj: &Map<String, Value>,
+    require_instructions: bool,
+    out: &mut Vec<Rejection>,
+) {
     let mut detail = |rule: Rule, param: &str, message: &str| {
         out.push(Rejection::said(
             Dialect::ChatGpt,
@@ -544,7 +555,7 @@ fn check_chatgpt_body(obj: &Map<String, Value>, out: &mut Vec<Rejection>) {
             message.to_owned(),
         ));
     };
-    if !obj.get("instructions").is_some_and(Value::is_string) {
+    if require_instructions && !obj.get("instructions").is_some_and(Value::is_string) {
         detail(
             Rule::InstructionsRequired,
             "instructions",

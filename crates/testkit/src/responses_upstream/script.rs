@@ -78,6 +78,8 @@ pub struct ScriptedUsage {
     pub input_tokens: u64,
     /// `input_tokens_details.cached_tokens`.
     pub cached_tokens: u64,
+    /// `input_tokens_details.cache_write_tokens` (required by the current OpenAI SDK).
+    pub cache_write_tokens: u64,
     /// `output_tokens`.
     pub output_tokens: u64,
     /// `output_tokens_details.reasoning_tokens`.
@@ -251,6 +253,7 @@ impl ResponseStream {
         self.usage = Some(ScriptedUsage {
             input_tokens,
             cached_tokens,
+            cache_write_tokens: 0,
             output_tokens,
             reasoning_tokens,
         });

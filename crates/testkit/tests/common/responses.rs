@@ -223,6 +223,7 @@ pub fn assert_response_object(response: &Value) {
             assert!(usage[field].is_u64(), "usage.{field} missing: {usage}");
         }
         assert!(usage["input_tokens_details"]["cached_tokens"].is_u64());
+        assert!(usage["input_tokens_details"]["cache_write_tokens"].is_u64());
         assert!(usage["output_tokens_details"]["reasoning_tokens"].is_u64());
         assert_eq!(
             usage["total_tokens"].as_u64(),
