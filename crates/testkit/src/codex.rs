@@ -42,6 +42,7 @@ pub struct CodexRun {
     images: Vec<PathBuf>,
     env: Vec<(String, String)>,
     client_key: String,
+    chatgpt_login: bool,
     timeout: Duration,
     root: TempDir,
 }
@@ -149,6 +150,7 @@ impl CodexRun {
             images: Vec::new(),
             env: Vec::new(),
             client_key: DEFAULT_CLIENT_KEY.to_owned(),
+            chatgpt_login: false,
             timeout: Duration::from_secs(120),
             root,
         }
@@ -233,6 +235,16 @@ impl CodexRun {
         self
     }
 
+    /// Authenticate the provider with the ChatGPT login in `CODEX_HOME/auth.json`
+    /// (`requires_openai_auth = true`) instead of the client key: Codex then sends the access
+    /// token and `ChatGPT-Account-ID`, and refreshes on a 401 (point
+    /// `CODEX_REFRESH_TOKEN_URL_OVERRIDE` at a [`TokenEndpoint`](crate::TokenEndpoint) with
+    /// [`CodexRun::env`]). Write the file with [`write_auth_json`](crate::write_auth_json).
+    pub fn chatgpt_login(mut self, on: bool) -> Self {
+        self.chatgpt_login = on;
+        self
+    }
+
     /// Kill the process after this long (default 120 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -275,7 +287,11 @@ impl CodexRun {
             "[model_providers.proxy]".to_owned(),
             "name = \"Proxy\"".to_owned(),
             format!("base_url = {}", toml_str(&self.base_url)),
-            format!("env_key = {}", toml_str(CLIENT_KEY_ENV)),
+            if self.chatgpt_login {
+                "requires_openai_auth = true".to_owned()
+            } else {
+                format!("env_key = {}", toml_str(CLIENT_KEY_ENV))
+            },
             "wire_api = \"responses\"".to_owned(),
             format!("request_max_retries = {}", self.request_max_retries),
             format!("stream_max_retries = {}", self.stream_max_retries),

@@ -241,6 +241,11 @@ async fn any_chat_path_prefix_is_served_and_recorded() {
     assert_eq!(recorded.header("x-custom"), Some("yes"));
     assert!(recorded.headers.contains_key("content-type"));
     assert_eq!(recorded.messages().len(), 1);
+    assert_eq!(
+        recorded.raw_body.as_ref(),
+        br#"{"messages":[{"content":"hi","role":"user"}],"model":"m"}"#,
+        "the bytes as sent"
+    );
 }
 
 #[tokio::test]

@@ -7,9 +7,9 @@
 //! The canned helpers ([`Reply::text_stream`], [`Reply::tool_call_stream`], …) produce the
 //! canonical OpenAI chunk shapes so tests only hand-write payloads when they exercise a quirk.
 
-use std::time::Duration;
-
 use serde_json::{json, Value};
+
+use crate::serve::SseScript;
 
 /// Model name used in the canned chunks and completions.
 pub const MOCK_MODEL: &str = "mock-model";
@@ -17,7 +17,8 @@ pub const MOCK_MODEL: &str = "mock-model";
 pub const MOCK_COMPLETION_ID: &str = "chatcmpl-mock-0001";
 /// `prompt_tokens` reported by the canned helpers.
 pub const MOCK_PROMPT_TOKENS: u64 = 10;
-const MOCK_CREATED: u64 = 1_700_000_000;
+/// `created` / `created_at` of the canned chunks, completions and responses.
+pub(crate) const MOCK_CREATED: u64 = 1_700_000_000;
 
 /// One scripted upstream answer.
 #[derive(Debug, Clone)]
@@ -28,140 +29,6 @@ pub enum Reply {
     Json(u16, Value, Vec<(String, String)>),
     /// Any body with an explicit status and content type, e.g. an HTML error page.
     Raw(u16, String, String),
-}
-
-/// One frame of a scripted SSE stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SseItem {
-    /// Framed as `data: {payload}\n\n`.
-    Data(String),
-    /// Framed as `: {text}\n\n` (keep-alive style comment).
-    Comment(String),
-    /// Written byte-for-byte, for framing edge cases.
-    Raw(String),
-}
-
-/// A scripted SSE answer: the frames plus timing and failure options (builder style).
-#[derive(Debug, Clone)]
-pub struct SseScript {
-    /// Frames in order; `data: [DONE]` is appended automatically unless [`SseScript::no_done`].
-    pub items: Vec<SseItem>,
-    /// HTTP status of the stream response (default 200).
-    pub status: u16,
-    /// Extra response headers.
-    pub headers: Vec<(String, String)>,
-    /// Pause before each frame after the first.
-    pub chunk_delay: Duration,
-    /// Pause before the response headers are sent.
-    pub header_delay: Duration,
-    /// Close the connection abruptly (no terminating chunk, no `[DONE]`) after this many
-    /// `data:` frames.
-    pub drop_after: Option<usize>,
-    /// Extra pause after the first frame, before the second one (idle-timeout tests).
-    pub silence_after_first: Option<Duration>,
-    /// Do not send the final `data: [DONE]` frame.
-    pub omit_done: bool,
-}
-
-impl SseScript {
-    /// A stream of `data:` frames, one per payload.
-    pub fn new<I, S>(payloads: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        Self {
-            items: payloads
-                .into_iter()
-                .map(|p| SseItem::Data(p.into()))
-                .collect(),
-            status: 200,
-            headers: Vec::new(),
-            chunk_delay: Duration::ZERO,
-            header_delay: Duration::ZERO,
-            drop_after: None,
-            silence_after_first: None,
-            omit_done: false,
-        }
-    }
-
-    /// Pause `delay` before every frame but the first.
-    pub fn chunk_delay(mut self, delay: Duration) -> Self {
-        self.chunk_delay = delay;
-        self
-    }
-
-    /// Pause `delay` before sending the response headers.
-    pub fn header_delay(mut self, delay: Duration) -> Self {
-        self.header_delay = delay;
-        self
-    }
-
-    /// Abort the connection after `n` data frames.
-    pub fn drop_after(mut self, n: usize) -> Self {
-        self.drop_after = Some(n);
-        self
-    }
-
-    /// Stay silent for `pause` after the first frame.
-    pub fn silence_after_first(mut self, pause: Duration) -> Self {
-        self.silence_after_first = Some(pause);
-        self
-    }
-
-    /// End the stream cleanly but without `data: [DONE]`.
-    pub fn no_done(mut self) -> Self {
-        self.omit_done = true;
-        self
-    }
-
-    /// Respond with this HTTP status instead of 200.
-    pub fn status(mut self, status: u16) -> Self {
-        self.status = status;
-        self
-    }
-
-    /// Add a response header.
-    pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_owned(), value.to_owned()));
-        self
-    }
-
-    /// Append a `data:` frame.
-    pub fn data(mut self, payload: impl Into<String>) -> Self {
-        self.items.push(SseItem::Data(payload.into()));
-        self
-    }
-
-    /// Append a `: comment` frame.
-    pub fn comment(mut self, text: impl Into<String>) -> Self {
-        self.items.push(SseItem::Comment(text.into()));
-        self
-    }
-
-    /// Append raw bytes (no framing added).
-    pub fn raw(mut self, text: impl Into<String>) -> Self {
-        self.items.push(SseItem::Raw(text.into()));
-        self
-    }
-
-    /// Insert a `: comment` frame before the frame at `index`.
-    pub fn comment_at(mut self, index: usize, text: impl Into<String>) -> Self {
-        let index = index.min(self.items.len());
-        self.items.insert(index, SseItem::Comment(text.into()));
-        self
-    }
-
-    /// The `data:` payloads, in order (without `[DONE]`).
-    pub fn payloads(&self) -> Vec<&str> {
-        self.items
-            .iter()
-            .filter_map(|item| match item {
-                SseItem::Data(p) => Some(p.as_str()),
-                _ => None,
-            })
-            .collect()
-    }
 }
 
 impl From<SseScript> for Reply {
@@ -342,7 +209,7 @@ pub fn split_text(text: &str) -> Vec<String> {
 }
 
 /// Splits a string into at most three non-empty pieces on char boundaries.
-fn split_in_three(s: &str) -> Vec<String> {
+pub(crate) fn split_in_three(s: &str) -> Vec<String> {
     let chars: Vec<char> = s.chars().collect();
     if chars.is_empty() {
         return Vec::new();

@@ -1,12 +1,10 @@
-//! What the mock enforces: the [`Strictness`] switches, the [`Rule`] ids that prefix every
-//! violation, and the field lists a strict provider knows.
+//! What the Chat mock enforces: the [`Strictness`] switches and the field lists a strict provider
+//! knows (the [`Rule`](crate::Rule) ids are shared by all mocks, in `serve/rule.rs`).
 //!
 //! Real providers reject many things OpenAI quietly accepts (see `providers.md` §3): DeepSeek and
 //! Kimi refuse tool-call turns without `reasoning_content`, MiniMax refuses a second system
 //! message, DeepSeek refuses non-`function` tools, and every provider refuses Responses-only
 //! fields. The defaults are the union of the generic rules; provider-specific ones are opt-in.
-
-use std::fmt;
 
 /// Top-level request fields every strict provider accepts.
 pub const CHAT_FIELDS: &[&str] = &[
@@ -169,102 +167,5 @@ impl Strictness {
     pub fn expect_key(mut self, key: &str) -> Self {
         self.expected_key = Some(key.to_owned());
         self
-    }
-}
-
-/// The rule a [`Problem`] broke; its `Display` form prefixes every violation string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Rule {
-    /// Missing or wrong `Authorization` header.
-    Auth,
-    /// The body is not a JSON object.
-    InvalidJson,
-    /// `model` or `messages` missing or malformed.
-    MissingField,
-    /// A top-level field no Chat provider knows.
-    UnknownField,
-    /// A Responses-only top-level field.
-    ResponsesField,
-    /// A `developer` message.
-    DeveloperRole,
-    /// A second system message or one that is not first.
-    SystemMessage,
-    /// A role outside system/user/assistant/tool, or none.
-    UnknownRole,
-    /// A tool message that answers no call of the preceding assistant message.
-    ToolResultOrphan,
-    /// An assistant tool call without a tool message before the next non-tool message.
-    ToolCallUnanswered,
-    /// `tool_choice` / `parallel_tool_calls` without tools.
-    ToolChoiceWithoutTools,
-    /// A bad tool definition (type, name, duplicates, unknown forced tool).
-    ToolDefinition,
-    /// A malformed tool call in history or arguments that are not JSON text.
-    ToolArguments,
-    /// Content that is not a string or an array of known Chat parts.
-    ContentPart,
-    /// Streaming without `include_usage`, or `stream_options` without streaming.
-    StreamUsage,
-    /// A tool-call turn without its reasoning field.
-    ReasoningMissing,
-    /// `max_tokens` above the configured limit or not a positive integer.
-    MaxTokens,
-    /// A method/path the mock does not serve.
-    UnexpectedRequest,
-    /// A chat request arrived after the scripted replies ran out.
-    NoScriptedReply,
-}
-
-impl Rule {
-    /// Stable snake_case id used as the violation prefix.
-    pub fn id(self) -> &'static str {
-        match self {
-            Rule::Auth => "auth",
-            Rule::InvalidJson => "invalid_json",
-            Rule::MissingField => "missing_field",
-            Rule::UnknownField => "unknown_field",
-            Rule::ResponsesField => "responses_field",
-            Rule::DeveloperRole => "developer_role",
-            Rule::SystemMessage => "system_message",
-            Rule::UnknownRole => "unknown_role",
-            Rule::ToolResultOrphan => "tool_result_orphan",
-            Rule::ToolCallUnanswered => "tool_call_unanswered",
-            Rule::ToolChoiceWithoutTools => "tool_choice_without_tools",
-            Rule::ToolDefinition => "tool_definition",
-            Rule::ToolArguments => "tool_arguments",
-            Rule::ContentPart => "content_part",
-            Rule::StreamUsage => "stream_usage",
-            Rule::ReasoningMissing => "reasoning_missing",
-            Rule::MaxTokens => "max_tokens",
-            Rule::UnexpectedRequest => "unexpected_request",
-            Rule::NoScriptedReply => "no_scripted_reply",
-        }
-    }
-}
-
-impl fmt::Display for Rule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.id())
-    }
-}
-
-/// One broken rule, with the message and parameter a provider would report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// Which rule.
-    pub rule: Rule,
-    /// Human-readable explanation naming the offending field or message.
-    pub message: String,
-    /// The request parameter at fault, if any (goes into `error.param`).
-    pub param: Option<String>,
-}
-
-impl Problem {
-    pub(super) fn new(rule: Rule, param: Option<String>, message: String) -> Self {
-        Self {
-            rule,
-            message,
-            param,
-        }
     }
 }

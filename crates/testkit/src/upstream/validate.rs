@@ -10,9 +10,8 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-use super::rules::{
-    Problem, Rule, Strictness, CHAT_FIELDS, REASONING_REQUIRED_MESSAGE, RESPONSES_ONLY_FIELDS,
-};
+use super::rules::{Strictness, CHAT_FIELDS, REASONING_REQUIRED_MESSAGE, RESPONSES_ONLY_FIELDS};
+use crate::serve::{Problem, Rule};
 
 /// Checks the `Authorization` header against `rules.expected_key`.
 pub fn check_auth(rules: &Strictness, authorization: Option<&str>) -> Option<Problem> {

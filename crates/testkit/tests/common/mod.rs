@@ -3,6 +3,8 @@
 
 use serde_json::{json, Value};
 
+pub mod responses;
+
 /// POSTs `body` as JSON to `url` with `Authorization: Bearer <key>`.
 pub async fn post(url: &str, key: &str, body: &Value) -> reqwest::Response {
     reqwest::Client::new()

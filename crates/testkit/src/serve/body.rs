@@ -1,4 +1,4 @@
-//! Response bodies of the mock: the timed SSE stream and the drop guard.
+//! Response bodies of the mocks: the timed SSE stream and the drop guard.
 //!
 //! An [`SseScript`] is compiled into a flat list of steps (sleep, emit a frame, fail) that an
 //! `unfold` stream walks. Failing yields an `Err`, which makes hyper abort the connection without
@@ -12,17 +12,17 @@ use std::time::Duration;
 use axum::body::Bytes;
 use futures_util::stream::{self, Stream};
 
-use super::reply::{SseItem, SseScript};
+use super::sse::{SseItem, SseScript};
 
 /// Calls its callback with `(index, completed)` when dropped.
-pub(super) struct BodyGuard {
+pub(crate) struct BodyGuard {
     index: usize,
     completed: bool,
     on_drop: Option<Box<dyn FnOnce(usize, bool) + Send + Sync>>,
 }
 
 impl BodyGuard {
-    pub(super) fn new(
+    pub(crate) fn new(
         index: usize,
         on_drop: impl FnOnce(usize, bool) + Send + Sync + 'static,
     ) -> Self {
@@ -57,6 +57,7 @@ enum Step {
 fn frame(item: &SseItem) -> Bytes {
     match item {
         SseItem::Data(payload) => Bytes::from(format!("data: {payload}\n\n")),
+        SseItem::Event { event, data } => Bytes::from(format!("event: {event}\ndata: {data}\n\n")),
         SseItem::Comment(text) => Bytes::from(format!(": {text}\n\n")),
         SseItem::Raw(raw) => Bytes::from(raw.clone()),
     }
@@ -66,7 +67,10 @@ fn plan(script: &SseScript) -> VecDeque<Step> {
     let mut frames: Vec<(bool, Bytes)> = script
         .items
         .iter()
-        .map(|item| (matches!(item, SseItem::Data(_)), frame(item)))
+        .map(|item| {
+            let is_data = matches!(item, SseItem::Data(_) | SseItem::Event { .. });
+            (is_data, frame(item))
+        })
         .collect();
     if !script.omit_done {
         frames.push((false, Bytes::from_static(b"data: [DONE]\n\n")));
@@ -89,6 +93,9 @@ fn plan(script: &SseScript) -> VecDeque<Step> {
         steps.push_back(Step::Emit(bytes));
         if is_data {
             data_sent += 1;
+            for (_, pause) in script.pauses.iter().filter(|(n, _)| *n == data_sent) {
+                steps.push_back(Step::Sleep(*pause));
+            }
         }
     }
     if script.drop_after.is_some() {
@@ -108,7 +115,7 @@ fn push_fail(steps: &mut VecDeque<Step>) {
 }
 
 /// The SSE body for `script`, ending by dropping `guard`.
-pub(super) fn sse_body(
+pub(crate) fn sse_body(
     script: &SseScript,
     guard: BodyGuard,
 ) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
@@ -134,7 +141,7 @@ pub(super) fn sse_body(
 }
 
 /// A single-chunk body that still reports its drop.
-pub(super) fn once_body(
+pub(crate) fn once_body(
     bytes: Bytes,
     guard: BodyGuard,
 ) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
