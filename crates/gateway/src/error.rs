@@ -40,6 +40,9 @@ pub enum GatewayError {
     /// No such route.
     #[error("{0}")]
     NotFound(String),
+    /// `strict_models` is on and no backend serves the requested model.
+    #[error("the model `{model}` does not exist or is not served by this proxy — use one of: {}", served.join(", "))]
+    ModelNotFound { model: String, served: Vec<String> },
     /// The upstream failed; `code` is an OpenAI error code.
     #[error("{message}")]
     Upstream {
@@ -73,7 +76,7 @@ impl GatewayError {
             GatewayError::BadRequest { .. } => 400,
             GatewayError::PayloadTooLarge { .. } => 413,
             GatewayError::Unauthorized(_) => 401,
-            GatewayError::NotFound(_) => 404,
+            GatewayError::NotFound(_) | GatewayError::ModelNotFound { .. } => 404,
             GatewayError::Upstream { status, .. } => *status,
             GatewayError::UsageLimit { .. } => 429,
             GatewayError::Internal(_) => 500,
@@ -85,7 +88,8 @@ impl GatewayError {
         match self {
             GatewayError::BadRequest { .. }
             | GatewayError::PayloadTooLarge { .. }
-            | GatewayError::NotFound(_) => "invalid_request_error",
+            | GatewayError::NotFound(_)
+            | GatewayError::ModelNotFound { .. } => "invalid_request_error",
             GatewayError::Unauthorized(_) => "authentication_error",
             GatewayError::Upstream { code, status, .. } => match code.as_str() {
                 "invalid_api_key" => "authentication_error",
@@ -106,6 +110,7 @@ impl GatewayError {
             GatewayError::PayloadTooLarge { .. } => "request_too_large",
             GatewayError::Unauthorized(_) => "invalid_api_key",
             GatewayError::NotFound(_) => "not_found",
+            GatewayError::ModelNotFound { .. } => "model_not_found",
             GatewayError::Upstream { code, .. } => code,
             GatewayError::UsageLimit { kind, .. } => kind,
             GatewayError::Internal(_) => "server_error",
@@ -119,6 +124,7 @@ impl GatewayError {
             GatewayError::PayloadTooLarge { .. } => "payload_too_large",
             GatewayError::Unauthorized(_) => "unauthorized",
             GatewayError::NotFound(_) => "not_found",
+            GatewayError::ModelNotFound { .. } => "model_not_found",
             GatewayError::Upstream { .. } => "upstream",
             GatewayError::UsageLimit { .. } => "usage_limit",
             GatewayError::Internal(_) => "internal",
@@ -147,6 +153,7 @@ impl GatewayError {
     pub fn body(&self) -> Value {
         let param = match self {
             GatewayError::BadRequest { param: Some(p), .. } => Value::String(p.clone()),
+            GatewayError::ModelNotFound { .. } => Value::String("model".into()),
             _ => Value::Null,
         };
         let mut body = json!({"error": {

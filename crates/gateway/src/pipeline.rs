@@ -150,7 +150,7 @@ impl Gateway {
             },
             message: format!("invalid request body: {e}"),
         })?;
-        let route = self.route(path, headers, request.model.as_deref());
+        let route = self.route(path, headers, request.model.as_deref())?;
         Ok(PreparedRequest {
             backend: route.backend,
             upstream_model: route.upstream_model,
@@ -176,7 +176,7 @@ impl Gateway {
             },
             message: format!("invalid request: {e}"),
         })?;
-        let route = self.route(path, headers, request.model.as_deref());
+        let route = self.route(path, headers, request.model.as_deref())?;
         Ok(PreparedRequest {
             backend: route.backend,
             upstream_model: route.upstream_model,
@@ -188,14 +188,36 @@ impl Gateway {
         })
     }
 
-    fn route(&self, path: &str, headers: &HeaderMap, model: Option<&str>) -> crate::routing::Route {
+    fn route(
+        &self,
+        path: &str,
+        headers: &HeaderMap,
+        model: Option<&str>,
+    ) -> Result<crate::routing::Route, GatewayError> {
         let lookup = |name: &str| {
             headers
                 .get(name)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         };
-        self.router.resolve(path, model, &lookup)
+        let route = self.router.resolve(path, model, &lookup);
+        if let Some(model) = model.filter(|_| self.config.strict_models) {
+            let backend = &self.config.backends[route.backend];
+            let served =
+                route.matched_by == crate::routing::MatchedBy::Model || backend.serves_model(model);
+            if !served {
+                return Err(GatewayError::ModelNotFound {
+                    model: model.to_owned(),
+                    served: self
+                        .router
+                        .served_models()
+                        .into_iter()
+                        .map(|(m, _)| m)
+                        .collect(),
+                });
+            }
+        }
+        Ok(route)
     }
 
     /// Runs a prepared request on its backend's upstream.
@@ -232,6 +254,9 @@ impl Gateway {
         };
         let mapper = FailureMapper {
             backend: backend.name.clone(),
+            url: backend
+                .endpoint_url()
+                .map(|u| u.split('?').next().unwrap_or_default().to_owned()),
             profile: backend.profile.clone(),
             redactor: self.redactor.clone(),
         };

@@ -351,6 +351,9 @@ pub struct Config {
     pub allow_unauthenticated: bool,
     pub max_body_bytes: usize,
     pub shutdown_grace: Duration,
+    /// Answer 404 `model_not_found` for a model no backend serves, instead of sending it to the
+    /// default backend's model.
+    pub strict_models: bool,
 }
 
 impl Config {
@@ -384,6 +387,7 @@ impl Config {
             "allow_unauthenticated": self.allow_unauthenticated,
             "max_body_bytes": self.max_body_bytes,
             "shutdown_grace_secs": self.shutdown_grace.as_secs(),
+            "strict_models": self.strict_models,
             "telemetry": {
                 "enabled": self.telemetry.enabled,
                 "service_name": self.telemetry.service_name,

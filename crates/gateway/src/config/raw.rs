@@ -22,6 +22,7 @@ pub(crate) struct RawConfig {
     pub allow_unauthenticated: Option<bool>,
     pub max_body_bytes: Option<u64>,
     pub shutdown_grace_secs: Option<u64>,
+    pub strict_models: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -110,6 +110,7 @@ pub(crate) fn validate(
         client_keys,
         allow_unauthenticated: raw.allow_unauthenticated.unwrap_or(false),
         max_body_bytes,
+        strict_models: raw.strict_models.unwrap_or(false),
         shutdown_grace: Duration::from_secs(
             raw.shutdown_grace_secs
                 .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),

@@ -27,6 +27,9 @@ use crate::upstream::transport::{UpstreamPolicy, UpstreamResponse};
 #[derive(Clone)]
 pub(crate) struct FailureMapper {
     pub(crate) backend: String,
+    /// The upstream endpoint without its query, named when the upstream answers 404 (a wrong
+    /// `url` is the usual cause).
+    pub(crate) url: Option<String>,
     pub(crate) profile: ResolvedProfile,
     pub(crate) redactor: Redactor,
 }
@@ -37,14 +40,21 @@ impl FailureMapper {
             GatewayError::Upstream {
                 status,
                 code,
-                message,
+                mut message,
                 retry_after,
-            } => GatewayError::Upstream {
-                status,
-                code,
-                message: self.redactor.redact(&message).into_owned(),
-                retry_after,
-            },
+            } => {
+                if let (404, Some(url)) = (status, &self.url) {
+                    message.push_str(&format!(
+                        " — the proxy called POST {url}; check the backend's url"
+                    ));
+                }
+                GatewayError::Upstream {
+                    status,
+                    code,
+                    message: self.redactor.redact(&message).into_owned(),
+                    retry_after,
+                }
+            }
             other => other,
         }
     }
