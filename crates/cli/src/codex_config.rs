@@ -24,7 +24,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use ccp_gateway::config::{Backend, Config};
+use ccp_gateway::config::{Backend, Config, Protocol};
 use ccp_gateway::routing::Router;
 use serde_json::{json, Value};
 
@@ -34,6 +34,25 @@ pub const CATALOG_FILE: &str = "codex-convert-proxy-models.json";
 pub const DEFAULT_PROVIDER: &str = "proxy";
 /// Context window advertised when a backend does not set `context_window`.
 pub const DEFAULT_CONTEXT_WINDOW: u64 = 128_000;
+/// Context window of the OpenAI models a `responses` or `codex` backend serves (upstreams.md
+/// §1.9), advertised when the backend does not set `context_window`.
+pub const NATIVE_CONTEXT_WINDOW: u64 = 272_000;
+
+/// Whether a backend speaks the Responses API natively: hosted tools (web search) and the
+/// freeform `apply_patch` work as with OpenAI, with no translation.
+fn is_native_responses(backend: &Backend) -> bool {
+    matches!(backend.protocol, Protocol::Responses | Protocol::Codex)
+}
+
+/// Codex's `web_search` mode for a backend: a chat or mock backend cannot serve the hosted
+/// web search tool, a native Responses backend can.
+fn web_search_mode(backend: &Backend) -> &'static str {
+    if is_native_responses(backend) {
+        "cached"
+    } else {
+        "disabled"
+    }
+}
 
 /// System prompt for catalog models (Codex sends it as the first developer message). Written
 /// for this project; users can replace it with Codex's `model_instructions_file`.
@@ -226,14 +245,14 @@ pub fn generate(config: &Config, proxy_url: &str, key_env: &str, catalog_path: &
         base_url: format!("{proxy_url}/v1"),
         header: None,
     }];
-    let mut profiles: Vec<(String, String, String)> = Vec::new();
+    let mut profiles: Vec<(&Backend, String)> = Vec::new();
     for (index, backend) in config.backends.iter().enumerate() {
         match provider_for(&router, index, backend, proxy_url) {
             Some(p) if p.id == DEFAULT_PROVIDER => {
-                profiles.push((backend.name.clone(), backend.model.clone(), p.id));
+                profiles.push((backend, p.id));
             }
             Some(p) => {
-                profiles.push((backend.name.clone(), backend.model.clone(), p.id.clone()));
+                profiles.push((backend, p.id.clone()));
                 providers.push(p);
             }
             None => warnings.push(format!(
@@ -255,8 +274,11 @@ pub fn generate(config: &Config, proxy_url: &str, key_env: &str, catalog_path: &
         "model_provider = {}\n",
         toml_str(DEFAULT_PROVIDER)
     ));
-    // Hosted web search cannot be translated to Chat Completions.
-    out.push_str("web_search = \"disabled\"\n");
+    // Hosted web search cannot be translated to Chat Completions; a native Responses backend
+    // serves it.
+    if let Some(b) = default_backend {
+        out.push_str(&format!("web_search = {}\n", toml_str(web_search_mode(b))));
+    }
     out.push_str(&format!(
         "model_catalog_json = {}\n",
         toml_str(&catalog_path.display().to_string())
@@ -278,12 +300,15 @@ pub fn generate(config: &Config, proxy_url: &str, key_env: &str, catalog_path: &
     }
     let profiles: Vec<ProfileFile> = profiles
         .into_iter()
-        .map(|(name, model, provider)| ProfileFile {
-            file_name: format!("{name}.config.toml"),
+        .map(|(backend, provider)| ProfileFile {
+            file_name: format!("{}.config.toml", backend.name),
             content: format!(
-                "# `codex -p {name}`: backend `{name}` through codex-convert-proxy.\nmodel = {}\nmodel_provider = {}\n",
-                toml_str(&model),
-                toml_str(&provider)
+                "# `codex -p {name}`: backend `{name}` ({kind}) through codex-convert-proxy.\nmodel = {}\nmodel_provider = {}\nweb_search = {}\n",
+                toml_str(&backend.model),
+                toml_str(&provider),
+                toml_str(web_search_mode(backend)),
+                name = backend.name,
+                kind = backend.protocol.as_str(),
             ),
         })
         .collect();
@@ -387,7 +412,11 @@ fn model_info(slug: &str, backend: &Backend, index: usize) -> Value {
         "apply_patch_tool_type": "freeform",
         "truncation_policy": {"mode": "bytes", "limit": 10000},
         "experimental_supported_tools": [],
-        "context_window": backend.context_window.unwrap_or(DEFAULT_CONTEXT_WINDOW),
+        "context_window": backend.context_window.unwrap_or(if is_native_responses(backend) {
+            NATIVE_CONTEXT_WINDOW
+        } else {
+            DEFAULT_CONTEXT_WINDOW
+        }),
         "input_modalities": ["text", "image"],
         "supports_parallel_tool_calls": true,
     })

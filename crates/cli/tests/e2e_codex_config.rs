@@ -136,3 +136,93 @@ async fn codex_runs_unchanged_on_the_generated_config() {
     assert_eq!(kimi.chat_requests()[0].body["model"], "kimi-model");
     kimi.assert_no_violations();
 }
+
+/// Issue 11: `codex-config --write` gives a working Codex setup for every kind. One proxy with
+/// a chat default, a Responses passthrough, a ChatGPT-subscription backend and the mock; Codex
+/// runs each through its generated profile with `--strict-config`, so any key Codex does not
+/// know fails the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_config_works_for_every_backend_kind() {
+    use ccp_testkit::{
+        write_auth_json, ChatGptTokens, ResponseStream, ResponsesStrictness, ResponsesUpstream,
+        TokenEndpoint,
+    };
+    const ACCOUNT: &str = "acct-codex-config";
+    let main = MockUpstream::start(Strictness::default()).await;
+    let responses = ResponsesUpstream::openai(UPSTREAM_KEY).await;
+    let tokens = ChatGptTokens::new(ACCOUNT);
+    let chatgpt = ResponsesUpstream::start(ResponsesStrictness::chatgpt(&tokens)).await;
+    let token_endpoint = TokenEndpoint::for_backend(&tokens).await;
+    let login = token_endpoint.login(ACCOUNT);
+    let home = TempDir::new("ccp-codex-kinds");
+    std::fs::create_dir_all(home.join("proxy-login")).unwrap();
+    let auth_file = write_auth_json(
+        home.join("proxy-login"),
+        &login.access_token,
+        &login.refresh_token,
+        ACCOUNT,
+    );
+    let config = json!({
+        "backends": [
+            {"name": "main", "url": main.url(), "api_key": UPSTREAM_KEY, "model": "main-model",
+             "protocol": "chat", "match_rules": {"default": true}},
+            {"name": "resp", "url": responses.url(), "api_key": UPSTREAM_KEY, "model": "gpt-5.5",
+             "protocol": "responses", "match_rules": {"path_prefix": "/resp"}},
+            {"name": "chatgpt", "url": chatgpt.chatgpt_url(), "auth_file": auth_file.to_string_lossy(),
+             "token_url": token_endpoint.url(), "model": "gpt-5.5-codex-sub",
+             "protocol": "codex", "match_rules": {"path_prefix": "/chatgpt"}},
+            {"name": "builtin", "protocol": "mock", "model": "mock-model",
+             "match_rules": {"path_prefix": "/builtin"}}
+        ]
+    });
+    let proxy = Proxy::start(config);
+    std::fs::create_dir_all(home.join("codex-home")).unwrap();
+    std::fs::create_dir_all(home.join("home")).unwrap();
+    let work = home.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let written = std::process::Command::new(env!("CARGO_BIN_EXE_codex-convert-proxy"))
+        .args(["codex-config", "--write", "--config"])
+        .arg(proxy.dir.join("config.json"))
+        .arg("--codex-home")
+        .arg(home.join("codex-home"))
+        .arg("--proxy-url")
+        .arg(proxy.url(""))
+        .output()
+        .unwrap();
+    assert!(
+        written.status.success(),
+        "{}",
+        String::from_utf8_lossy(&written.stderr)
+    );
+    let profile = |name: &str| {
+        std::fs::read_to_string(home.join("codex-home").join(format!("{name}.config.toml")))
+            .unwrap()
+    };
+    assert!(profile("resp").contains("web_search = \"cached\""));
+    assert!(profile("chatgpt").contains("web_search = \"cached\""));
+    assert!(profile("builtin").contains("web_search = \"disabled\""));
+
+    responses.push(ResponseStream::text("Hello from the Responses upstream."));
+    let (ok, text) = run_codex(&home, &work, &["-p", "resp"], "hello").await;
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("Hello from the Responses upstream."),
+        "{text}"
+    );
+    responses.assert_no_violations();
+    assert_eq!(
+        responses.responses_requests()[0].header("authorization"),
+        Some(format!("Bearer {UPSTREAM_KEY}").as_str()),
+        "the backend key, not Codex's client key"
+    );
+
+    chatgpt.push(ResponseStream::text("Hello from the ChatGPT plan."));
+    let (ok, text) = run_codex(&home, &work, &["-p", "chatgpt"], "hello").await;
+    assert!(ok, "{text}");
+    assert!(text.contains("Hello from the ChatGPT plan."), "{text}");
+    chatgpt.assert_no_violations();
+
+    let (ok, text) = run_codex(&home, &work, &["-p", "builtin"], "say hi").await;
+    assert!(ok, "{text}");
+    assert!(text.contains("mock"), "{text}");
+}
