@@ -54,7 +54,9 @@ impl<S: Subscriber> Layer<S> for LineLayer {
             self.format(event, s);
             let urgent = *event.metadata().level() <= Level::WARN;
             if let Some(d) = &self.text {
-                d.append(&s.text, urgent);
+                if event.metadata().target() != super::FILE_ONLY {
+                    d.append(&s.text, urgent);
+                }
             }
             if let Some(d) = &self.json {
                 d.append(&s.json, urgent);
