@@ -20,7 +20,8 @@ use tracing_subscriber::Layer;
 
 use super::Destination;
 
-/// Writes every event it sees as a text line to `text` and/or a JSON line to `json`.
+/// Writes every event it sees as a text line to `text` (except events whose target is
+/// [`super::FILE_ONLY`]) and/or a JSON line to `json`.
 pub(super) struct LineLayer {
     pub(super) text: Option<Arc<Destination>>,
     pub(super) json: Option<Arc<Destination>>,
