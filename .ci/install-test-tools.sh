@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the external tools the end-to-end tests need into <repo>/.tools (idempotent):
 #   * the Codex CLI (npm package @openai/codex, pinned) -> .tools/node_modules/@openai/…/bin/codex
-#   * a Python venv with the OpenAI SDK                 -> .tools/venv/bin/python
+#   * a Python venv with the OpenAI SDK (pinned)        -> .tools/venv/bin/python
 #   * Debian packages, only when missing and only when running as root (node/npm, python3-venv)
 # Tests locate these through crates/testkit (codex_binary, python_bin) and fail, never skip,
 # when they are absent.
@@ -10,6 +10,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="$ROOT/.tools"
 CODEX_VERSION="0.169.0"
+OPENAI_VERSION="3.60.0"
 started=$SECONDS
 
 log() { printf 'install-test-tools: %s\n' "$*" >&2; }
@@ -66,13 +67,17 @@ log "codex: $codex_bin ($("$codex_bin" --version))"
 
 # --- Python venv with the OpenAI SDK ----------------------------------------------------------
 python="$TOOLS/venv/bin/python"
-if "$python" -c 'import openai' >/dev/null 2>&1; then
-    log "python venv with openai already installed"
+openai_version() { "$python" -c 'import openai; print(openai.__version__)' 2>/dev/null || true; }
+openai_installed=$(openai_version)
+if [[ $openai_installed == "$OPENAI_VERSION" ]]; then
+    log "openai==$OPENAI_VERSION already installed"
 else
-    log "creating $TOOLS/venv with the openai package"
-    python3 -m venv "$TOOLS/venv"
-    "$python" -m pip install -q --disable-pip-version-check openai
+    log "installing openai==$OPENAI_VERSION into $TOOLS/venv (found: ${openai_installed:-none})"
+    [[ -x $python ]] || python3 -m venv "$TOOLS/venv"
+    "$python" -m pip install -q --disable-pip-version-check "openai==$OPENAI_VERSION"
 fi
-log "python: $python (openai $("$python" -c 'import openai; print(openai.__version__)'))"
+openai_installed=$(openai_version)
+[[ $openai_installed == "$OPENAI_VERSION" ]] || die "pip installed openai ${openai_installed:-nothing}, not $OPENAI_VERSION"
+log "python: $python (openai $openai_installed)"
 
 log "done in $((SECONDS - started)) s"

@@ -21,6 +21,10 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _};
 
+/// Target of events that go to the log files only: their human form is already on stderr (the
+/// startup summary).
+pub const FILE_ONLY: &str = "ccp::file_only";
+
 /// A buffer this large is written out at once.
 const FLUSH_AT: usize = 64 * 1024;
 /// The background flusher's period: the most a line waits before it is written.

@@ -4,6 +4,7 @@
 mod codex_config;
 mod doctor;
 mod logging;
+mod startup;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -141,10 +142,9 @@ async fn run(config: ccp_gateway::config::Config) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let local = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    // The bound address: `listen` with port 0 replaced by the port the OS picked.
+    let local = listener.local_addr().unwrap_or(listen);
+    startup::announce(gateway.config(), local);
     tracing::info!(listen = %local, backends = gateway.config().backends.len(), "codex-convert-proxy listening");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut server_stop = stop_rx.clone();

@@ -7,8 +7,8 @@
 //! group, and is killed with its children when the timeout expires.
 //!
 //! The config follows `codex-wire.md` §7–8: a custom provider with `wire_api = "responses"` whose
-//! key comes from `CCP_TEST_CLIENT_KEY`, analytics and plugins off, web search disabled.
-//! Retries default to 0 so a scripted upstream sees exactly the requests a test expects.
+//! key comes from `CODEX_PROXY_KEY` (as in the README), analytics and plugins off, web search
+//! disabled. Retries default to 0 so a scripted upstream sees exactly the requests a test expects.
 
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -20,8 +20,9 @@ use tokio::process::Command;
 
 use crate::locate::{codex_binary, TempDir};
 
-/// Env var the generated provider config reads the client key from.
-pub const CLIENT_KEY_ENV: &str = "CCP_TEST_CLIENT_KEY";
+/// Env var the generated provider config reads the client key from: the name the README and
+/// `codex-config` use, so the tests run Codex the way users are told to.
+pub const CLIENT_KEY_ENV: &str = "CODEX_PROXY_KEY";
 /// The client key `CodexRun` puts in [`CLIENT_KEY_ENV`] by default.
 pub const DEFAULT_CLIENT_KEY: &str = "sk-client-test";
 
@@ -229,7 +230,7 @@ impl CodexRun {
         self
     }
 
-    /// The key put in `CCP_TEST_CLIENT_KEY` (default `sk-client-test`).
+    /// The key put in [`CLIENT_KEY_ENV`] (default `sk-client-test`).
     pub fn client_key(mut self, key: &str) -> Self {
         self.client_key = key.to_owned();
         self

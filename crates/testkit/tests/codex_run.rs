@@ -24,7 +24,7 @@ fn config_toml_has_the_provider_and_options() {
         "[features]\nplugins = false",
         "[model_providers.proxy]",
         "base_url = \"http://127.0.0.1:9/v1\"",
-        "env_key = \"CCP_TEST_CLIENT_KEY\"",
+        "env_key = \"CODEX_PROXY_KEY\"",
         "wire_api = \"responses\"",
         "request_max_retries = 2",
         "stream_max_retries = 0",

@@ -89,11 +89,13 @@ pub async fn probe(backend: &Backend, redactor: &Redactor) -> Check {
     let port = url.port_or_known_default().unwrap_or(443);
     let https = url.scheme() == "https";
     let key_env = key_env_hint(backend);
+    // `${VAR:-}` marks the key optional (the shipped example has three such backends): unset,
+    // the backend is simply not in use yet, which is worth a note but is no failure.
     if backend.key_missing {
-        return Check::fail(
+        return Check::warn(
             &id,
-            format!("no API key — {key_env} is unset or empty in this environment, so the proxy will refuse requests to it"),
-            format!("export {key_env}=<your key> in the environment that runs the proxy (and this doctor)"),
+            format!("not probed: no API key — {key_env} is unset or empty in this environment (optional in the config), so the proxy answers requests to this backend with 401"),
+            format!("to use this backend, export {key_env}=<your key> in the environment that runs the proxy (and this doctor)"),
         );
     }
     // Unreachable: DNS or TCP.

@@ -11,8 +11,9 @@
 //!
 //! Invariants: no key value is ever printed — messages name environment variables only, and
 //! text quoted from upstream answers passes through a redactor that knows every key. Status
-//! `warn` is advisory (something could not be checked, or concerns a provider that is not used
-//! for this proxy); the exit code is 0 exactly when no check has status `fail`.
+//! `warn` is advisory (something could not be checked, concerns a provider that is not used
+//! for this proxy, or a backend whose optional `${VAR:-}` key is unset); the exit code is 0
+//! exactly when no check has status `fail`.
 
 mod backend;
 mod codex;

@@ -20,7 +20,8 @@ use tracing_subscriber::Layer;
 
 use super::Destination;
 
-/// Writes every event it sees as a text line to `text` and/or a JSON line to `json`.
+/// Writes every event it sees as a text line to `text` (except events whose target is
+/// [`super::FILE_ONLY`]) and/or a JSON line to `json`.
 pub(super) struct LineLayer {
     pub(super) text: Option<Arc<Destination>>,
     pub(super) json: Option<Arc<Destination>>,
@@ -54,7 +55,9 @@ impl<S: Subscriber> Layer<S> for LineLayer {
             self.format(event, s);
             let urgent = *event.metadata().level() <= Level::WARN;
             if let Some(d) = &self.text {
-                d.append(&s.text, urgent);
+                if event.metadata().target() != super::FILE_ONLY {
+                    d.append(&s.text, urgent);
+                }
             }
             if let Some(d) = &self.json {
                 d.append(&s.json, urgent);

@@ -110,8 +110,11 @@ async fn backend_missing_key_variable() {
         "${DOCTOR_TEST_UNSET:-}",
     );
     let (code, report) = doctor_json(&config, &dir.path().join("codex"), &[], &[]).await;
-    assert_check(&report, "backend.up", "fail", "DOCTOR_TEST_UNSET");
-    assert_eq!(code, 1);
+    // The key is optional (`${VAR:-}`): unset, it is a note naming the variable, not a failure.
+    assert_check(&report, "backend.up", "warn", "DOCTOR_TEST_UNSET");
+    assert_check(&report, "backend.up", "warn", "not probed");
+    assert_eq!(report["ok"], true, "{report:#}");
+    assert_eq!(code, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -50,3 +50,32 @@ async fn human_output_marks_failures() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid config"));
 }
+
+/// The README's `doctor` command on the shipped example, with none of its optional keys set:
+/// the keys are notes, the mock needs nothing, and the exit code is 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_config_passes_with_its_optional_keys_unset() {
+    let dir = TempDir::new("example");
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config.example.json");
+    let out = tokio::process::Command::new(BIN)
+        .args(["--config", example, "doctor", "--json"])
+        .env("CODEX_HOME", dir.path().join("codex"))
+        .env_remove("GLM_API_KEY")
+        .env_remove("KIMI_API_KEY")
+        .env_remove("DEEPSEEK_API_KEY")
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for (id, var) in [
+        ("backend.glm", "GLM_API_KEY"),
+        ("backend.kimi", "KIMI_API_KEY"),
+        ("backend.deepseek", "DEEPSEEK_API_KEY"),
+    ] {
+        assert_check(&report, id, "warn", var);
+    }
+    assert_check(&report, "config", "ok", "valid");
+    assert_eq!(report["ok"], true, "{report:#}");
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+}

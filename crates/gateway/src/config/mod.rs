@@ -14,6 +14,8 @@ mod raw;
 mod validate;
 
 #[cfg(test)]
+mod readme_reference;
+#[cfg(test)]
 mod tests;
 
 use std::fmt;

@@ -542,3 +542,66 @@ fn pool_limits_are_checked_with_their_paths() {
     );
     assert!(err.to_string().contains("use at most 10000"), "{err}");
 }
+
+#[test]
+fn every_unknown_field_and_type_error_is_reported_at_once_in_file_order() {
+    let text = r#"{"lisen": "127.0.0.1:8280", "log_body": "yes",
+        "backends": [
+          {"name": "m", "protocol": "mock", "model": "m", "match_rules": {"default": true}},
+          {"name": "k", "protcol": "openai", "url": "https://api.moonshot.cn/v1", "model": "k",
+           "connect_timeout_secs": "10", "match_rules": {"prefix": "/k"}}],
+        "telemetry": {"enabeld": true}}"#;
+    let err = parse_str(text, &no_env).unwrap_err();
+    let paths: Vec<&str> = err.0.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec![
+            "lisen",
+            "log_body",
+            "backends[1].protcol",
+            "backends[1].connect_timeout_secs",
+            "backends[1].match_rules.prefix",
+            "telemetry.enabeld",
+        ],
+        "{err}"
+    );
+    assert!(err.0[0].message.contains("`listen`"), "{err}");
+    assert!(err.0[1].message.contains("expected a boolean"), "{err}");
+    assert!(err.0.iter().all(|p| p.message.contains(" — ")), "{err}");
+}
+
+#[test]
+fn two_typos_give_two_problems_with_their_paths() {
+    let text = with_backend(r#""name": "m", "protocol": "mock", "model": "m", "modle": "x""#)
+        .replacen('{', r#"{"log_dri": "./logs", "#, 1);
+    let err = parse_str(&text, &no_env).unwrap_err();
+    let paths: Vec<&str> = err.0.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, vec!["log_dri", "backends[0].modle"], "{err}");
+}
+
+#[test]
+fn a_toml_or_yaml_file_is_told_the_config_is_json() {
+    let toml = "# proxy\nlisten = \"127.0.0.1:8280\"\n\n[[backends]]\nname = \"mock\"\n";
+    let yaml = "---\nlisten: 127.0.0.1:8280\nbackends:\n  - name: mock\n";
+    let table = "[telemetry]\nenabled = false\n";
+    for (text, format) in [(toml, "TOML"), (yaml, "YAML"), (table, "TOML")] {
+        let err = parse_str(text, &no_env).unwrap_err();
+        assert_eq!(err.0.len(), 1, "{err}");
+        let problem = &err.0[0];
+        assert_eq!(problem.path, "", "{err}");
+        for needle in [
+            "this is not JSON",
+            &format!("looks like {format}"),
+            "config.example.json",
+        ] {
+            assert!(
+                problem.message.contains(needle),
+                "{needle:?} missing: {err}"
+            );
+        }
+    }
+    // A JSON file with a syntax error is still a syntax error, not "not JSON".
+    let err = parse_str(r#"{"backends": [],}"#, &no_env).unwrap_err();
+    assert!(!err.to_string().contains("not JSON"), "{err}");
+    assert!(err.to_string().contains("fix the JSON syntax"), "{err}");
+}
