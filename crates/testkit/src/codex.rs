@@ -44,6 +44,7 @@ pub struct CodexRun {
     env: Vec<(String, String)>,
     client_key: String,
     chatgpt_login: bool,
+    key_from_command: bool,
     timeout: Duration,
     root: TempDir,
 }
@@ -152,6 +153,7 @@ impl CodexRun {
             env: Vec::new(),
             client_key: DEFAULT_CLIENT_KEY.to_owned(),
             chatgpt_login: false,
+            key_from_command: false,
             timeout: Duration::from_secs(120),
             root,
         }
@@ -246,6 +248,14 @@ impl CodexRun {
         self
     }
 
+    /// Give the provider the client key through a command (`auth = {command = "echo", …}`)
+    /// instead of `env_key`. Codex then also fetches `GET {base_url}/models` (codex-wire.md §6)
+    /// and re-runs the command after a 401.
+    pub fn key_from_command(mut self, on: bool) -> Self {
+        self.key_from_command = on;
+        self
+    }
+
     /// Kill the process after this long (default 120 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -290,6 +300,11 @@ impl CodexRun {
             format!("base_url = {}", toml_str(&self.base_url)),
             if self.chatgpt_login {
                 "requires_openai_auth = true".to_owned()
+            } else if self.key_from_command {
+                format!(
+                    "auth = {{ command = \"echo\", args = [{}] }}",
+                    toml_str(&self.client_key)
+                )
             } else {
                 format!("env_key = {}", toml_str(CLIENT_KEY_ENV))
             },

@@ -369,12 +369,11 @@ pub fn error_frame(status: u16, error_type: &str, code: &str, message: &str) -> 
     json!({"type": "error", "status": status, "error": {"type": error_type, "code": code, "message": message, "param": null}})
 }
 
+/// The error object is the HTTP answer's (`GatewayError::body`), so a usage limit keeps the
+/// `plan_type` and `resets_at` Codex builds its message from, as over HTTP.
 fn gateway_error_frame(e: &GatewayError) -> Value {
-    let mut v = error_frame(e.status(), e.error_type(), e.code(), &e.to_string());
-    if let GatewayError::BadRequest { param: Some(p), .. } = e {
-        v["error"]["param"] = Value::String(p.clone());
-    }
-    v
+    let mut body = e.body();
+    json!({"type": "error", "status": e.status(), "error": body["error"].take()})
 }
 
 fn now_secs() -> u64 {
