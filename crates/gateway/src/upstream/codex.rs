@@ -97,8 +97,14 @@ impl CodexUpstream {
         let resp = self.send_authenticated(body, &call).await?;
         let headers = relayed_headers(resp.headers());
         let client_streams = call.prepared.request.stream;
+        let mapper = call.mapper.clone();
+        let (failure_tx, failure_rx) = tokio::sync::oneshot::channel();
+        let mut decoder = RelayDecoder::new(&call.log.backend);
+        if !client_streams {
+            decoder = decoder.report_failure_to(failure_tx);
+        }
         let events = stream::relay(
-            RelayDecoder::new(&call.log.backend),
+            decoder,
             VecDeque::new(),
             resp,
             call.mapper,
@@ -109,7 +115,7 @@ impl CodexUpstream {
         let body = if client_streams {
             ResponseBody::Stream(events)
         } else {
-            ResponseBody::RawJson(collapse(events).await?)
+            ResponseBody::RawJson(collapse(events, failure_rx, &mapper).await?)
         };
         Ok(GatewayResponse { headers, body })
     }
@@ -161,7 +167,28 @@ impl CodexUpstream {
     }
 
     fn map(&self, f: &UpstreamFailure, call: &Call<'_>) -> GatewayError {
-        let e = usage_limit(&call.log.backend, f).unwrap_or_else(|| call.mapper.map(f));
+        let backend = call.log.backend.as_str();
+        let e = usage_limit(backend, f).unwrap_or_else(|| call.mapper.map(f));
+        let e = match (e, f) {
+            // The generic advice ("check the backend's api_key") is wrong here: this kind has no
+            // key, and a refresh was already tried for a 401.
+            (GatewayError::Upstream { code, .. }, UpstreamFailure::Status { status, .. })
+                if code == "invalid_api_key" =>
+            {
+                GatewayError::Upstream {
+                    status: 401,
+                    code,
+                    message: format!(
+                        "backend `{backend}`: the ChatGPT backend refused the login in {} (HTTP \
+                         {status}) — run `codex login` with the ChatGPT account this backend \
+                         should use",
+                        self.auth.path().display()
+                    ),
+                    retry_after: None,
+                }
+            }
+            (e, _) => e,
+        };
         call.log.error(&e);
         e
     }
@@ -362,8 +389,15 @@ fn message_text(item: &Value) -> String {
     }
 }
 
-/// Reads a relayed stream to its end and returns the final `Response` object as JSON.
-async fn collapse(mut events: crate::pipeline::EventStream) -> Result<Bytes, GatewayError> {
+/// Reads a relayed stream to its end and returns the final `Response` object as JSON. A failed
+/// response is answered as the HTTP error it maps to: the error the relay reported on
+/// `failure` when the proxy built the failure event (a broken stream, a timeout, an in-band
+/// error), else the backend's own `response.failed` classified like any upstream error.
+async fn collapse(
+    mut events: crate::pipeline::EventStream,
+    mut failure: tokio::sync::oneshot::Receiver<GatewayError>,
+    mapper: &stream::FailureMapper,
+) -> Result<Bytes, GatewayError> {
     let mut last: Option<StreamEvent> = None;
     while let Some(ev) = events.next().await {
         if ev.is_terminal() {
@@ -387,22 +421,13 @@ async fn collapse(mut events: crate::pipeline::EventStream) -> Result<Bytes, Gat
         .map(Value::take)
         .unwrap_or(Value::Null);
     if terminal.kind() == "response.failed" {
-        let code = response
-            .pointer("/error/code")
-            .and_then(Value::as_str)
-            .unwrap_or("server_error")
-            .to_owned();
-        let message = response
-            .pointer("/error/message")
-            .and_then(Value::as_str)
-            .unwrap_or("the upstream response failed")
-            .to_owned();
-        return Err(GatewayError::Upstream {
-            status: 502,
-            code,
-            message,
-            retry_after: None,
-        });
+        if let Ok(e) = failure.try_recv() {
+            return Err(e);
+        }
+        let error = response.get("error").cloned().unwrap_or(Value::Null);
+        return Err(mapper.map(&UpstreamFailure::InBand(
+            serde_json::json!({ "error": error }),
+        )));
     }
     serde_json::to_vec(&response)
         .map(Bytes::from)

@@ -311,6 +311,10 @@ pub(crate) struct RelayDecoder {
     /// `output_item.done` items by output index, to rebuild an empty `completed.output`.
     items: BTreeMap<u64, Value>,
     finished: bool,
+    /// Told the error behind a failure event the relay builds itself, for a caller that answers
+    /// it as an HTTP error (a collapsed non-streaming answer) and needs its status and
+    /// retry-after, which the event does not carry.
+    failure_tx: Option<tokio::sync::oneshot::Sender<GatewayError>>,
 }
 
 impl RelayDecoder {
@@ -323,7 +327,17 @@ impl RelayDecoder {
             created_at: now_secs(),
             items: BTreeMap::new(),
             finished: false,
+            failure_tx: None,
         }
+    }
+
+    /// Also sends the error behind a failure event the relay builds to `tx`.
+    pub(crate) fn report_failure_to(
+        mut self,
+        tx: tokio::sync::oneshot::Sender<GatewayError>,
+    ) -> Self {
+        self.failure_tx = Some(tx);
+        self
     }
 
     fn remember_created(&mut self, data: &str) {
@@ -498,6 +512,10 @@ impl Decoder for RelayDecoder {
     }
 
     fn fail(&mut self, error: &GatewayError, out: &mut VecDeque<StreamEvent>) {
+        if let Some(tx) = self.failure_tx.take() {
+            // The receiver is gone only when nobody waits for the answer any more.
+            let _ = tx.send(error.clone());
+        }
         let id = self.id.clone().unwrap_or_else(new_response_id);
         let mut resp = ResponseObject::new(id, self.model.clone(), self.created_at);
         if self.created.is_none() {

@@ -256,6 +256,21 @@ impl HttpTransport {
         if (200..300).contains(&status) {
             return Ok(UpstreamResponse { inner: resp });
         }
+        if (300..400).contains(&status) {
+            // Passed on as a status, a redirect would reach the client as a 3xx without its
+            // Location; the fix is in the config, so say where the upstream points.
+            let to = resp
+                .headers()
+                .get(http::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<Uri>().ok())
+                .map(|u| format!(" to {}", location_shown(&u)))
+                .unwrap_or_default();
+            return Err(UpstreamFailure::Protocol(format!(
+                "it answered a redirect (HTTP {status}{to}), which is not followed because it \
+                 would carry the key — set the backend's url to the address it redirects to"
+            )));
+        }
         let retry_after = resp
             .headers()
             .get(RETRY_AFTER)
@@ -277,6 +292,18 @@ pub fn redacted_url(uri: &Uri) -> String {
     let scheme = uri.scheme_str().unwrap_or("http");
     let authority = uri.authority().map(|a| a.as_str()).unwrap_or("");
     format!("{scheme}://{authority}{}", uri.path())
+}
+
+/// A redirect target for a message: scheme, host, port and path (no user info, no query).
+fn location_shown(uri: &Uri) -> String {
+    match uri.host() {
+        Some(host) => {
+            let port = uri.port().map(|p| format!(":{p}")).unwrap_or_default();
+            let scheme = uri.scheme_str().unwrap_or("http");
+            format!("{scheme}://{host}{port}{}", uri.path())
+        }
+        None => uri.path().to_owned(),
+    }
 }
 
 /// Exponential backoff with full jitter: 100 ms · 2^(n-1), ±50 %.
@@ -376,6 +403,16 @@ mod tests {
         .unwrap();
         assert!(!format!("{a:?}").contains("azure-secret"));
         assert!(a.0[0].1.is_sensitive());
+    }
+
+    #[test]
+    fn redirect_targets_are_shown_without_credentials_or_query() {
+        let u: Uri = "https://user:pw@h.example:8443/v2/responses?key=s"
+            .parse()
+            .unwrap();
+        assert_eq!(location_shown(&u), "https://h.example:8443/v2/responses");
+        let u: Uri = "/v2/responses?key=s".parse().unwrap();
+        assert_eq!(location_shown(&u), "/v2/responses");
     }
 
     #[test]
