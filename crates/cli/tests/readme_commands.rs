@@ -218,10 +218,6 @@ fn cargo_run_as_binary(words: &[&str]) -> String {
     format!("{BIN_NAME} {args}")
 }
 
-fn words_of(command: &str) -> String {
-    words(command).join(" ")
-}
-
 #[test]
 fn every_readme_shell_command_runs_as_written() {
     let commands = readme_commands();
