@@ -1,12 +1,13 @@
-//! Backend probes: for every non-mock backend, DNS → TCP → TLS → one minimal chat request
-//! (`max_tokens: 1`), classified into one of the outcomes a user can act on.
+//! Backend probes: for every non-mock backend, DNS → TCP → TLS → one minimal request in the
+//! backend's own protocol, classified into one of the outcomes a user can act on. Chat backends
+//! are probed here; `responses` and `codex` backends in [`super::kinds`].
 //!
-//! Invariants: at most four small requests per backend (the chat request, and after a 404 a
-//! Responses probe and a `/v1` guess); the key goes only into the `Authorization` header.
+//! Invariants: at most four small requests per backend (the probe, and after a 404 a probe of
+//! the other protocol and a `/v1` guess); the key goes only into the header its kind uses.
 
 use std::time::{Duration, Instant};
 
-use ccp_gateway::config::{Backend, Config, Protocol};
+use ccp_gateway::config::{AuthHeader, Backend, BackendKind, Config, Protocol};
 use ccp_gateway::redact::Redactor;
 use serde_json::{json, Value};
 
@@ -44,8 +45,8 @@ pub async fn probe_all(config: &Config, redactor: &Redactor) -> Vec<Check> {
     out
 }
 
-/// What the chat request came back with.
-enum Answer {
+/// What a probe request came back with.
+pub(super) enum Answer {
     Status {
         status: u16,
         body: String,
@@ -63,7 +64,7 @@ enum Answer {
 pub async fn probe(backend: &Backend, redactor: &Redactor) -> Check {
     let id = format!("backend.{}", backend.name);
     let name = &backend.name;
-    let Some(chat_url) = backend.chat_url() else {
+    let Some(chat_url) = backend.endpoint_url() else {
         return Check::fail(
             &id,
             format!("backend `{name}` has no url"),
@@ -80,6 +81,12 @@ pub async fn probe(backend: &Backend, redactor: &Redactor) -> Check {
             )
         }
     };
+    // A Codex login is checked before the network: without it nothing else matters.
+    if let BackendKind::Codex { auth_file, .. } = &backend.kind {
+        if let Some(failed) = super::kinds::codex_login(&id, auth_file) {
+            return failed;
+        }
+    }
     let host = url
         .host_str()
         .unwrap_or_default()
@@ -121,6 +128,18 @@ pub async fn probe(backend: &Backend, redactor: &Redactor) -> Check {
         Ok(c) => c,
         Err(e) => return Check::fail(&id, e, "re-run doctor"),
     };
+    match &backend.kind {
+        BackendKind::Responses { .. } => {
+            return super::kinds::probe_responses(
+                &id, backend, &chat_url, &client, redactor, &key_env,
+            )
+            .await
+        }
+        BackendKind::Codex { auth_file, .. } => {
+            return super::kinds::codex_reachable(&id, auth_file, &chat_url)
+        }
+        _ => {}
+    }
     let body = json!({"model": backend.model, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1});
     let answer = post(&client, &chat_url, backend, &body).await;
     match answer {
@@ -216,7 +235,7 @@ fn protocol_mismatch(id: &str, chat_url: &str) -> Check {
     Check::fail(
         id,
         format!("protocol mismatch — the server speaks the Responses API, not Chat Completions ({chat_url} is not served, /responses is)"),
-        "this proxy translates to Chat Completions; point Codex at that server directly (wire_api = \"responses\"), or use the provider's Chat Completions endpoint here",
+        "set \"protocol\": \"responses\" on this backend (the proxy then passes requests through), or use the provider's Chat Completions endpoint here",
     )
 }
 
@@ -260,10 +279,32 @@ async fn wrong_path_or_protocol(
     )
 }
 
-async fn post(client: &reqwest::Client, url: &str, backend: &Backend, body: &Value) -> Answer {
+pub(super) async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    backend: &Backend,
+    body: &Value,
+) -> Answer {
     let mut req = client.post(url).json(body);
     if let Some(key) = &backend.api_key {
-        req = req.bearer_auth(key.expose());
+        req = match &backend.kind {
+            BackendKind::Responses {
+                auth_header: AuthHeader::ApiKey,
+                ..
+            } => req.header("api-key", key.expose()),
+            BackendKind::Responses {
+                auth_header: AuthHeader::XApiKey,
+                ..
+            } => req.header("x-api-key", key.expose()),
+            _ => req.bearer_auth(key.expose()),
+        };
+    }
+    if let BackendKind::Responses {
+        api_version: Some(v),
+        ..
+    } = &backend.kind
+    {
+        req = req.query(&[("api-version", v)]);
     }
     let started = Instant::now();
     match req.send().await {
@@ -294,7 +335,7 @@ fn key_env_hint(backend: &Backend) -> String {
 }
 
 /// The human message of an OpenAI-style (or similar) error body.
-fn error_message(body: &Value) -> Option<String> {
+pub(super) fn error_message(body: &Value) -> Option<String> {
     let err = body.get("error");
     err.and_then(|e| e.get("message"))
         .or_else(|| body.get("message"))

@@ -17,6 +17,7 @@
 
 mod backend;
 mod codex;
+mod kinds;
 mod net;
 
 use std::path::{Path, PathBuf};

@@ -4,6 +4,7 @@
 
 mod backend;
 mod codex_file;
+mod kinds;
 mod running_proxy;
 mod support;
 
