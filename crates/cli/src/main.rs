@@ -135,6 +135,7 @@ async fn run(config: ccp_gateway::config::Config) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    install_redacting_panic_hook(gateway.redactor().clone());
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -196,4 +197,26 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
+}
+
+/// Replaces the default panic hook, which prints the raw panic message to stderr, with one that
+/// logs it with every configured key redacted (the edge still answers the request with a 500).
+fn install_redacting_panic_hook(redactor: ccp_gateway::redact::Redactor) {
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_owned());
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        tracing::error!(
+            panic = %redactor.redact(&payload),
+            %location,
+            "a task panicked (the request was answered with 500; the proxy keeps serving)"
+        );
+    }));
 }
