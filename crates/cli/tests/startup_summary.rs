@@ -47,7 +47,7 @@ fn startup_lists_backends_routes_upstreams_key_states_and_base_urls() {
     }
     let kimi = row(&stderr, "kimi");
     for needle in [
-        "openai",
+        " chat ",
         "prefix /kimi",
         "https://api.moonshot.cn ",
         "set (written in the config file)",
@@ -102,7 +102,7 @@ fn startup_lists_backends_routes_upstreams_key_states_and_base_urls() {
     assert_eq!(events.len(), 3, "{events:#?}");
     let kimi = &events[1]["fields"];
     assert_eq!(kimi["backend"], "kimi");
-    assert_eq!(kimi["protocol"], "openai");
+    assert_eq!(kimi["protocol"], "chat");
     assert_eq!(kimi["route"], "prefix /kimi");
     assert_eq!(kimi["upstream"], "https://api.moonshot.cn");
     assert_eq!(kimi["codex_base_url"], format!("{base}/kimi/v1"));
