@@ -49,6 +49,7 @@ fn wire(frames: &[ChatFrame]) -> Vec<String> {
         .iter()
         .map(|f| match f {
             ChatFrame::Data(v) => format!("data: {v}"),
+            ChatFrame::Relayed(s) => format!("data: {s}"),
             ChatFrame::KeepAlive => ": keep-alive".to_owned(),
             ChatFrame::Done => "data: [DONE]".to_owned(),
         })

@@ -235,12 +235,14 @@ fn messages_to_input(messages: &[Value]) -> Result<(String, Vec<Value>), Convert
                     json!({"type": "function_call_output", "call_id": call_id, "output": output}),
                 );
             }
-            other => return Err(invalid(
-                &at("role"),
-                format!(
+            other => {
+                return Err(invalid(
+                    &at("role"),
+                    format!(
                     "unknown role {other:?}; expected system, developer, user, assistant or tool"
                 ),
-            )),
+                ))
+            }
         }
     }
     Ok((instructions.join("\n\n"), input))

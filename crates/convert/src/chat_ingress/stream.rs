@@ -23,6 +23,8 @@ use super::{chat_error_body, finish_reason, responses_usage_to_chat, ChatContext
 pub enum ChatFrame {
     /// A `data:` frame: a chunk, or an `{"error":…}` object.
     Data(Value),
+    /// A `data:` frame relayed verbatim from a Chat upstream (the passthrough).
+    Relayed(String),
     /// Nothing to say yet; the writer may send an SSE comment.
     KeepAlive,
     /// `data: [DONE]`; nothing follows.
