@@ -1,6 +1,8 @@
 //! The request pipeline: parse → route → call the backend's upstream → answer, as one JSON
 //! object or as a stream of Responses events. It knows no upstream protocol: each kind lives in
-//! `crate::upstream` behind [`Upstream`].
+//! `crate::upstream` behind [`Upstream`]. A Chat Completions client comes in through
+//! [`Gateway::prepare_chat`] / [`Gateway::execute_chat`]: routed and governed the same way, then
+//! handed to [`Upstream`]'s Chat entry, which decides per kind (relay or convert).
 //!
 //! Streaming answers are a `Stream` polled by the HTTP body: dropping the body (client hung up)
 //! drops the upstream response at once, which closes the upstream connection. Upstream failures
