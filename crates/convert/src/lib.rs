@@ -10,6 +10,7 @@
 //! No IO, no tokio, no clocks: ids and timestamps are inputs, so every conversion is
 //! deterministic and snapshot-testable.
 
+pub mod chat_ingress;
 pub mod request;
 pub mod stream;
 pub mod think;

@@ -11,6 +11,7 @@ use crate::error::GatewayError;
 use crate::redact::Redactor;
 
 /// One log line per request, written when the answer is complete.
+#[derive(Clone)]
 pub(crate) struct RequestLog {
     pub(crate) backend: String,
     pub(crate) model: String,
@@ -77,6 +78,12 @@ impl RequestLog {
             let body = serde_json::to_string(&resp.output).unwrap_or_default();
             tracing::info!(backend = %self.backend, response_output = %self.redactor.redact(&body), "response body");
         }
+    }
+
+    /// Logs the end of a relayed Chat answer (the passthrough), with its usage when the
+    /// upstream sent one.
+    pub(crate) fn finish_chat(&self, outcome: &str, error_code: &str, usage: &ResponseUsage) {
+        self.line(200, outcome, error_code, usage);
     }
 
     fn line(&self, status: u16, outcome: &str, error_code: &str, usage: &ResponseUsage) {

@@ -1,6 +1,8 @@
 //! The request pipeline: parse → route → call the backend's upstream → answer, as one JSON
 //! object or as a stream of Responses events. It knows no upstream protocol: each kind lives in
-//! `crate::upstream` behind [`Upstream`].
+//! `crate::upstream` behind [`Upstream`]. A Chat Completions client comes in through
+//! [`Gateway::prepare_chat`] / [`Gateway::execute_chat`]: routed and governed the same way, then
+//! handed to [`Upstream`]'s Chat entry, which decides per kind (relay or convert).
 //!
 //! Streaming answers are a `Stream` polled by the HTTP body: dropping the body (client hung up)
 //! drops the upstream response at once, which closes the upstream connection. Upstream failures
@@ -23,9 +25,54 @@ use crate::error::GatewayError;
 use crate::redact::Redactor;
 use crate::routing::Router;
 use crate::upstream::stream::FailureMapper;
-use crate::upstream::{Call, Upstream};
+use crate::upstream::{Call, ChatCall, Upstream};
 
 pub use crate::upstream::new_response_id;
+pub use ccp_convert::chat_ingress::stream::ChatFrame;
+
+/// A Chat Completions stream: chunks (or an error frame), then [`ChatFrame::Done`].
+pub type ChatStream = Pin<Box<dyn Stream<Item = ChatFrame> + Send>>;
+
+/// What the edge sends back to a Chat Completions client.
+pub struct ChatResponse {
+    pub headers: http::HeaderMap,
+    pub body: ChatBody,
+}
+
+/// The body of a successful Chat Completions answer.
+pub enum ChatBody {
+    /// A `chat.completion` as JSON text (relayed, or built from a Responses answer).
+    Json(Bytes),
+    /// `chat.completion.chunk`s.
+    Stream(ChatStream),
+}
+
+/// A routed Chat Completions request. The body stays JSON: a Chat backend gets it shaped by
+/// its profile, any other kind gets it converted to a Responses request.
+#[derive(Debug, Clone)]
+pub struct PreparedChat {
+    pub backend: usize,
+    pub upstream_model: String,
+    /// The client's body.
+    pub body: serde_json::Value,
+    /// Its size in bytes, to size the upstream body's buffer.
+    pub body_len: usize,
+}
+
+impl PreparedChat {
+    /// The model the client asked for.
+    pub fn model(&self) -> Option<&str> {
+        self.body.get("model").and_then(serde_json::Value::as_str)
+    }
+
+    /// The client asked for a stream.
+    pub fn stream(&self) -> bool {
+        self.body
+            .get("stream")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false)
+    }
+}
 
 /// A stream of Responses events that always ends with one terminal event.
 pub type EventStream = Pin<Box<dyn Stream<Item = StreamEvent> + Send>>;
@@ -188,6 +235,45 @@ impl Gateway {
         })
     }
 
+    /// Parses and routes a Chat Completions body that arrived on `path` (prefix included).
+    pub fn prepare_chat(
+        &self,
+        path: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<PreparedChat, GatewayError> {
+        let bad = |param: Option<&str>, message: String| GatewayError::BadRequest {
+            param: param.map(str::to_owned),
+            message,
+        };
+        let value: serde_json::Value = serde_json::from_slice(body)
+            .map_err(|e| bad(None, format!("invalid request body: {e}")))?;
+        let Some(obj) = value.as_object() else {
+            return Err(bad(
+                None,
+                "invalid request body: expected a JSON object".into(),
+            ));
+        };
+        if !obj.contains_key("messages") {
+            let message = if obj.contains_key("input") {
+                "`input` belongs to the Responses API; this endpoint is Chat Completions and \
+                 expects `messages`. Send the body to POST /v1/responses, or send the \
+                 conversation as `messages`."
+            } else {
+                "`messages` is required: a list such as [{\"role\": \"user\", \"content\": \"hi\"}]"
+            };
+            return Err(bad(Some("messages"), message.to_owned()));
+        }
+        let model = obj.get("model").and_then(serde_json::Value::as_str);
+        let route = self.route(path, headers, model)?;
+        Ok(PreparedChat {
+            backend: route.backend,
+            upstream_model: route.upstream_model,
+            body: value,
+            body_len: body.len(),
+        })
+    }
+
     fn route(
         &self,
         path: &str,
@@ -225,8 +311,51 @@ impl Gateway {
         &self,
         prepared: PreparedRequest,
     ) -> Result<GatewayResponse, GatewayError> {
+        let client_model = prepared
+            .request
+            .model
+            .clone()
+            .unwrap_or_else(|| prepared.upstream_model.clone());
+        let (log, mapper) =
+            self.call_setup(prepared.backend, &client_model, &prepared.upstream_model)?;
+        let call = Call {
+            prepared: &prepared,
+            backend: &self.config.backends[prepared.backend],
+            client_model,
+            log,
+            mapper,
+        };
+        self.upstreams[prepared.backend].call(call).await
+    }
+
+    /// Runs a prepared Chat Completions request on its backend's upstream.
+    pub async fn execute_chat(&self, prepared: PreparedChat) -> Result<ChatResponse, GatewayError> {
+        let client_model = prepared
+            .model()
+            .unwrap_or(&prepared.upstream_model)
+            .to_owned();
+        let (log, mapper) =
+            self.call_setup(prepared.backend, &client_model, &prepared.upstream_model)?;
+        let call = ChatCall {
+            prepared: &prepared,
+            backend: &self.config.backends[prepared.backend],
+            client_model,
+            log,
+            mapper,
+        };
+        self.upstreams[prepared.backend].call_chat(call).await
+    }
+
+    /// What every call needs besides the request: the access log and the failure mapper; an
+    /// error when the backend's key is missing.
+    fn call_setup(
+        &self,
+        backend: usize,
+        client_model: &str,
+        upstream_model: &str,
+    ) -> Result<(RequestLog, FailureMapper), GatewayError> {
         let started = Instant::now();
-        let backend = &self.config.backends[prepared.backend];
+        let backend = &self.config.backends[backend];
         if backend.key_missing {
             let vars = backend.api_key_env.join(", ");
             return Err(GatewayError::Upstream {
@@ -239,15 +368,10 @@ impl Gateway {
                 retry_after: None,
             });
         }
-        let client_model = prepared
-            .request
-            .model
-            .clone()
-            .unwrap_or_else(|| prepared.upstream_model.clone());
         let log = RequestLog {
             backend: backend.name.clone(),
-            model: client_model.clone(),
-            upstream_model: prepared.upstream_model.clone(),
+            model: client_model.to_owned(),
+            upstream_model: upstream_model.to_owned(),
             started,
             log_body: self.config.log_body,
             redactor: self.redactor.clone(),
@@ -260,14 +384,7 @@ impl Gateway {
             profile: backend.profile.clone(),
             redactor: self.redactor.clone(),
         };
-        let call = Call {
-            prepared: &prepared,
-            backend,
-            client_model,
-            log,
-            mapper,
-        };
-        self.upstreams[prepared.backend].call(call).await
+        Ok((log, mapper))
     }
 }
 

@@ -4,7 +4,7 @@ use axum::http::Method;
 
 /// The 404 message for `path`, explaining a mis-composed base URL when the path shows one.
 pub fn not_found_message(method: &Method, path: &str) -> String {
-    let base_hint = "Set the client's base URL to http://<proxy-host>:<port>/v1 (plus a backend prefix such as /kimi/v1 if you route by prefix); the client appends /responses itself.";
+    let base_hint = "Set the client's base URL to http://<proxy-host>:<port>/v1 (plus a backend prefix such as /kimi/v1 if you route by prefix); the client appends /responses or /chat/completions itself.";
     if path.contains("/chat/completions/responses") || path.ends_with("/chat/completions/responses")
     {
         return format!(
@@ -13,7 +13,7 @@ pub fn not_found_message(method: &Method, path: &str) -> String {
     }
     if path.contains("/responses/chat/completions") {
         return format!(
-            "{method} {path}: the client's base URL ends in /responses and it appended /chat/completions (a Chat Completions client). This proxy serves the Responses API; {base_hint}"
+            "{method} {path}: the client's base URL ends in /responses and it appended /chat/completions (a Chat Completions client). Chat Completions is served at POST /v1/chat/completions; {base_hint}"
         );
     }
     if path.contains("/v1/v1/") || path.ends_with("/v1/v1") {
@@ -21,10 +21,10 @@ pub fn not_found_message(method: &Method, path: &str) -> String {
     }
     if path.ends_with("/chat/completions") {
         return format!(
-            "{method} {path}: this proxy serves the Responses API (POST /v1/responses), not Chat Completions. Point a Responses client (Codex with wire_api = \"responses\") at it. {base_hint}"
+            "{method} {path}: no such endpoint; Chat Completions is served at POST /v1/chat/completions (or /chat/completions), at the root or under a backend prefix. {base_hint}"
         );
     }
-    format!("{method} {path}: no such endpoint. This proxy serves POST /v1/responses, GET /v1/models and GET /health. {base_hint}")
+    format!("{method} {path}: no such endpoint. This proxy serves POST /v1/responses, POST /v1/chat/completions, GET /v1/models and GET /health. {base_hint}")
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //!    caller's [`ClientIdentity`](ccp_gateway::identity::ClientIdentity) into the request
 //!    extensions;
 //! 4. one handler module per ingress ([`ingress`]): Responses over HTTP (SSE or JSON), Responses
-//!    over WebSocket, models, health.
+//!    over WebSocket, Chat Completions, models, health.
 //!
 //! Invariants: every answer carries `x-request-id`; every error answer has the OpenAI shape
 //! `{"error":{"message","type","code","param"}}` (built only by [`error_response`]); SSE frames
@@ -45,6 +45,7 @@ pub struct Stats {
     pub http_responses: AtomicU64,
     pub ws_connections: AtomicU64,
     pub ws_responses: AtomicU64,
+    pub chat_completions: AtomicU64,
 }
 
 impl Stats {
@@ -53,6 +54,7 @@ impl Stats {
             "http_responses_requests": self.http_responses.load(Ordering::Relaxed),
             "websocket_connections": self.ws_connections.load(Ordering::Relaxed),
             "websocket_responses_requests": self.ws_responses.load(Ordering::Relaxed),
+            "chat_completions_requests": self.chat_completions.load(Ordering::Relaxed),
         })
     }
 }

@@ -44,8 +44,7 @@ pub fn router(state: AppState, extra: Router<AppState>) -> Router {
             // `nest` maps the nested "/" to the bare prefix only; `/kimi/` is Responses too.
             .route(&format!("{prefix}/"), responses_http::methods(&state));
     }
-    // Future ingresses (Chat Completions) join `ingress::router`; an admin router comes in
-    // through `extra`.
+    // Future ingresses join `ingress::router`; an admin router comes in through `extra`.
     if extra.has_routes() {
         app = app
             .merge(extra.route_layer(from_fn_with_state(state.clone(), auth::require_client_key)));

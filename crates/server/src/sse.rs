@@ -1,11 +1,11 @@
 //! The one place Responses events become SSE frames; `sequence_number` is assigned here, strictly
-//! increasing from 0 per stream.
+//! increasing from 0 per stream. Chat Completions frames are written here too ([`write_chat_frame`]).
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
-use ccp_gateway::pipeline::EventStream;
+use ccp_gateway::pipeline::{ChatFrame, ChatStream, EventStream};
 use ccp_types::events::{ResponseEvent, StreamEvent};
 use futures_util::StreamExt as _;
 
@@ -66,6 +66,47 @@ pub fn response(events: EventStream) -> Response {
     });
     let mut resp = Response::new(Body::from_stream(body));
     *resp.status_mut() = StatusCode::OK;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    resp
+}
+
+/// Appends one Chat frame: `data: <json>\n\n`, `data: [DONE]\n\n`, or an SSE comment as a
+/// keep-alive (Chat clients ignore comments, unlike Codex).
+pub fn write_chat_frame(buf: &mut Vec<u8>, frame: &ChatFrame) {
+    match frame {
+        ChatFrame::Data(v) => {
+            buf.extend_from_slice(b"data: ");
+            if serde_json::to_writer(&mut *buf, v).is_err() {
+                buf.extend_from_slice(b"{}");
+            }
+            buf.extend_from_slice(b"\n\n");
+        }
+        ChatFrame::Relayed(text) => {
+            buf.extend_from_slice(b"data: ");
+            buf.extend_from_slice(text.as_bytes());
+            buf.extend_from_slice(b"\n\n");
+        }
+        ChatFrame::KeepAlive => buf.extend_from_slice(b": keep-alive\n\n"),
+        ChatFrame::Done => buf.extend_from_slice(b"data: [DONE]\n\n"),
+    }
+}
+
+/// A streaming HTTP response for a Chat Completions stream.
+pub fn chat_response(frames: ChatStream) -> Response {
+    let body = frames.ready_chunks(MAX_EVENTS_PER_WRITE).map(|batch| {
+        let mut buf = Vec::with_capacity(256 * batch.len());
+        for frame in &batch {
+            write_chat_frame(&mut buf, frame);
+        }
+        Ok::<Bytes, std::convert::Infallible>(Bytes::from(buf))
+    });
+    let mut resp = Response::new(Body::from_stream(body));
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

@@ -305,7 +305,10 @@ async fn wrong_paths_get_404_with_base_url_hints() {
     let upstream = MockUpstream::strict().await;
     let app = start(&config(&upstream.url())).await;
     let hints = [
-        ("/v1/chat/completions", "not Chat Completions"),
+        (
+            "/v2/chat/completions",
+            "served at POST /v1/chat/completions",
+        ),
         (
             "/v1/chat/completions/responses",
             "ends in /chat/completions",

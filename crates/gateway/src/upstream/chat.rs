@@ -30,9 +30,9 @@ use crate::pipeline::GatewayResponse;
 
 /// A Chat Completions backend.
 pub struct ChatUpstream {
-    transport: HttpTransport,
-    uri: Uri,
-    credentials: Credentials,
+    pub(super) transport: HttpTransport,
+    pub(super) uri: Uri,
+    pub(super) credentials: Credentials,
 }
 
 impl ChatUpstream {
@@ -224,6 +224,8 @@ impl ChatDecoder {
 }
 
 impl Decoder for ChatDecoder {
+    type Item = StreamEvent;
+
     fn on_event(&mut self, event: SseEvent, out: &mut VecDeque<StreamEvent>) -> Step {
         match parse_chat_data(&event.data) {
             ChatData::Done => {
@@ -273,7 +275,7 @@ impl Decoder for ChatDecoder {
 }
 
 /// The request body, in a buffer sized from the client's body (about as large).
-fn serialize(chat: &ChatRequest, size_hint: usize) -> Result<Bytes, GatewayError> {
+pub(super) fn serialize(chat: &ChatRequest, size_hint: usize) -> Result<Bytes, GatewayError> {
     let mut buf = Vec::with_capacity(size_hint + 512);
     serde_json::to_writer(&mut buf, chat)
         .map(|()| Bytes::from(buf))

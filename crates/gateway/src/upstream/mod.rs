@@ -8,6 +8,11 @@
 //! | `codex` | [`codex`] | the body normalised for the ChatGPT backend | the Codex login (refreshing OAuth token) | relayed, collapsed for non-streaming clients |
 //! | `mock` | [`mock`] | nothing (no network) | none | deterministic text through the chat conversion |
 //!
+//! A Chat Completions client reaches every kind through [`Upstream::call_chat`]: a `chat` backend
+//! gets the client's body shaped by its profile and relayed back as it comes
+//! ([`chat_passthrough`]); every other kind gets it converted to a Responses request, runs its
+//! usual path, and the answer is converted back to Chat ([`chat_bridge`]).
+//!
 //! Shared by all: [`transport`] (the pooled HTTP client, per-call URL and credentials, retries
 //! before the first byte, the first-byte timeout) and [`stream`] (the stream shell: idle and
 //! total timeouts, keep-alives, the failure path, cancellation on drop). Errors are classified
@@ -16,6 +21,8 @@
 //! retry-after.
 
 pub mod chat;
+pub(crate) mod chat_bridge;
+pub(crate) mod chat_passthrough;
 pub mod codex;
 pub mod mock;
 pub mod responses;
@@ -29,7 +36,7 @@ pub use transport::{backoff, parse_retry_after, Credentials, HttpTransport, Upst
 use crate::access_log::RequestLog;
 use crate::config::{Backend, BackendKind};
 use crate::error::GatewayError;
-use crate::pipeline::{GatewayResponse, PreparedRequest};
+use crate::pipeline::{ChatResponse, GatewayResponse, PreparedChat, PreparedRequest};
 use stream::FailureMapper;
 
 /// One backend's upstream, by kind.
@@ -45,6 +52,16 @@ pub(crate) struct Call<'a> {
     pub(crate) prepared: &'a PreparedRequest,
     pub(crate) backend: &'a Backend,
     /// The model the client asked for (echoed back by converting kinds).
+    pub(crate) client_model: String,
+    pub(crate) log: RequestLog,
+    pub(crate) mapper: FailureMapper,
+}
+
+/// Everything a kind needs for one Chat Completions call besides its own settings.
+pub(crate) struct ChatCall<'a> {
+    pub(crate) prepared: &'a PreparedChat,
+    pub(crate) backend: &'a Backend,
+    /// The model the client asked for (echoed back by converted answers).
     pub(crate) client_model: String,
     pub(crate) log: RequestLog,
     pub(crate) mapper: FailureMapper,
@@ -78,6 +95,16 @@ impl Upstream {
             Upstream::Mock(u) => u.call(call),
         }
     }
+
+    /// Calls the upstream for a Chat Completions client: a Chat answer or a typed error.
+    pub(crate) async fn call_chat(&self, call: ChatCall<'_>) -> Result<ChatResponse, GatewayError> {
+        match self {
+            Upstream::Chat(u) => u.passthrough(call).await,
+            Upstream::Responses(_) | Upstream::Codex(_) | Upstream::Mock(_) => {
+                chat_bridge::call_via_responses(self, call).await
+            }
+        }
+    }
 }
 
 fn policy_of(b: &Backend) -> UpstreamPolicy {
@@ -98,6 +125,16 @@ fn policy_of(b: &Backend) -> UpstreamPolicy {
 pub fn new_response_id() -> String {
     let mut s = String::with_capacity(29);
     s.push_str("resp_");
+    for _ in 0..24 {
+        s.push(char::from(b"0123456789abcdef"[fastrand::usize(0..16)]));
+    }
+    s
+}
+
+/// A new `chatcmpl-…` id.
+pub fn new_chat_id() -> String {
+    let mut s = String::with_capacity(33);
+    s.push_str("chatcmpl-");
     for _ in 0..24 {
         s.push(char::from(b"0123456789abcdef"[fastrand::usize(0..16)]));
     }

@@ -401,6 +401,8 @@ fn raw(head: Head, data: String) -> StreamEvent {
 }
 
 impl Decoder for RelayDecoder {
+    type Item = StreamEvent;
+
     fn on_event(&mut self, event: SseEvent, out: &mut VecDeque<StreamEvent>) -> Step {
         if event.data.trim() == "[DONE]" {
             return if self.finished {

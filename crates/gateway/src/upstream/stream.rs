@@ -70,26 +70,47 @@ pub(crate) enum Step {
     Fail(UpstreamFailure),
 }
 
-/// One upstream protocol's stream conversion: SSE events in, Responses events out.
+/// What a stream hands the client: Responses events, or Chat frames for the Chat passthrough.
+pub(crate) trait ShellItem: Send + 'static {
+    /// True for the item that ends the stream.
+    fn is_terminal(&self) -> bool;
+    /// Writes the access-log line for a terminal item.
+    fn log_terminal(&self, log: &RequestLog);
+}
+
+impl ShellItem for StreamEvent {
+    fn is_terminal(&self) -> bool {
+        StreamEvent::is_terminal(self)
+    }
+
+    fn log_terminal(&self, log: &RequestLog) {
+        log.finish_stream_event(self);
+    }
+}
+
+/// One upstream protocol's stream conversion: SSE events in, client items (Responses events,
+/// or Chat frames) out.
 pub(crate) trait Decoder: Send + 'static {
+    /// What the client gets.
+    type Item: ShellItem;
     /// One SSE event from the upstream.
-    fn on_event(&mut self, event: SseEvent, out: &mut VecDeque<StreamEvent>) -> Step;
+    fn on_event(&mut self, event: SseEvent, out: &mut VecDeque<Self::Item>) -> Step;
     /// A whole non-SSE body answered to a streaming request (some servers ignore `stream`).
-    fn on_whole_body(&mut self, body: &[u8], out: &mut VecDeque<StreamEvent>) -> Step;
+    fn on_whole_body(&mut self, body: &[u8], out: &mut VecDeque<Self::Item>) -> Step;
     /// The upstream body ended without a terminal event.
-    fn on_end(&mut self, out: &mut VecDeque<StreamEvent>);
-    /// A keep-alive event for the client, when the decoder can build one now.
-    fn keepalive(&mut self) -> Option<StreamEvent>;
-    /// The terminal failure events for `error`.
-    fn fail(&mut self, error: &GatewayError, out: &mut VecDeque<StreamEvent>);
+    fn on_end(&mut self, out: &mut VecDeque<Self::Item>);
+    /// A keep-alive item for the client, when the decoder can build one now.
+    fn keepalive(&mut self) -> Option<Self::Item>;
+    /// The terminal failure items for `error`.
+    fn fail(&mut self, error: &GatewayError, out: &mut VecDeque<Self::Item>);
     /// True once the decoder has queued its terminal event.
     fn is_finished(&self) -> bool;
 }
 
 /// State of one upstream stream being converted.
-struct ShellState<D> {
+struct ShellState<D: Decoder> {
     decoder: D,
-    out: VecDeque<StreamEvent>,
+    out: VecDeque<D::Item>,
     resp: UpstreamResponse,
     sse: SseDecoder,
     /// Some when the upstream answered a non-SSE body to a streaming request (collected whole).
@@ -121,13 +142,13 @@ pub(crate) fn content_type_is(resp: &UpstreamResponse, prefix: &str) -> bool {
 /// JSON body, not SSE (each kind decides from the content type it trusts).
 pub(crate) fn relay<D: Decoder>(
     decoder: D,
-    queued: VecDeque<StreamEvent>,
+    queued: VecDeque<D::Item>,
     resp: UpstreamResponse,
     mapper: FailureMapper,
     policy: UpstreamPolicy,
     log: RequestLog,
     whole_body: bool,
-) -> EventStream {
+) -> std::pin::Pin<Box<dyn futures_util::Stream<Item = D::Item> + Send>> {
     let whole_body = whole_body.then(Vec::new);
     let state = ShellState {
         decoder,
@@ -150,7 +171,7 @@ pub(crate) fn relay<D: Decoder>(
                 st.last_sent = Instant::now();
                 if ev.is_terminal() {
                     if let Some(log) = st.log.take() {
-                        log.finish_stream_event(&ev);
+                        ev.log_terminal(&log);
                     }
                 }
                 return Some((ev, st));

@@ -6,12 +6,14 @@
 //! | --- | --- | --- |
 //! | Responses over HTTP | `POST /v1/responses`, `/responses`, `/` | [`responses_http`] |
 //! | Responses over WebSocket | `GET` upgrade on the same paths | [`responses_ws`] |
+//! | Chat Completions | `POST /v1/chat/completions`, `/chat/completions` | [`chat_completions`] |
 //! | models | `GET /v1/models`, `/models` | [`models`] |
 //! | health (no client key) | `GET /health`, `/v1/health` | [`health`] |
 //!
-//! A Chat Completions ingress joins as one more module and one more row in [`router`].
+//! A new ingress joins as one more module and one more row in [`router`].
 //! Each path is also served with a trailing `/`.
 
+pub mod chat_completions;
 pub mod fallback;
 pub mod health;
 pub mod models;
@@ -25,6 +27,8 @@ use crate::AppState;
 
 /// Paths of the Responses API, relative to a backend prefix (or the root).
 pub const RESPONSES_PATHS: &[&str] = &["/v1/responses", "/responses", "/"];
+/// Paths of the Chat Completions API, relative to a backend prefix (or the root).
+pub const CHAT_PATHS: &[&str] = &["/v1/chat/completions", "/chat/completions"];
 /// Paths of the model list.
 pub const MODELS_PATHS: &[&str] = &["/v1/models", "/models"];
 /// Paths of the health report.
@@ -33,8 +37,9 @@ pub const HEALTH_PATHS: &[&str] = &["/health", "/v1/health"];
 /// The ingress routes relative to one prefix; `owns(path)` says whether this prefix is the one
 /// the gateway routes `path` by (a longer prefix may claim some of them).
 pub fn router(state: &AppState, owns: &dyn Fn(&str) -> bool) -> Router<AppState> {
-    let table: [(&[&str], MethodRouter<AppState>); 3] = [
+    let table: [(&[&str], MethodRouter<AppState>); 4] = [
         (RESPONSES_PATHS, responses_http::methods(state)),
+        (CHAT_PATHS, chat_completions::methods(state)),
         (MODELS_PATHS, models::methods(state)),
         (HEALTH_PATHS, health::methods()),
     ];

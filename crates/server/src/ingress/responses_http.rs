@@ -15,7 +15,7 @@ use axum::middleware::from_fn_with_state;
 use axum::response::Response;
 use axum::routing::{post, MethodRouter};
 use ccp_gateway::identity::ClientIdentity;
-use ccp_gateway::{Gateway, GatewayError, GatewayResponse, PreparedRequest, ResponseBody};
+use ccp_gateway::{Gateway, GatewayError, GatewayResponse, ResponseBody};
 use ccp_types::responses::Input;
 use serde::de::IgnoredAny;
 use std::sync::atomic::Ordering;
@@ -66,7 +66,7 @@ pub async fn create(
             return error_response(&e);
         }
     }
-    let routed = routing_headers(gateway, &prepared);
+    let routed = routing_headers(gateway, prepared.backend, &prepared.upstream_model);
     let (mut resp, upstream_headers) = match gateway.execute(prepared).await {
         Ok(GatewayResponse { headers, body }) => {
             let resp = match body {
@@ -86,19 +86,16 @@ pub async fn create(
 
 /// `x-ccp-backend` and `x-ccp-upstream-model` for a routed request (a value that is not a valid
 /// header value is left out rather than mangled).
-pub fn routing_headers(gateway: &Gateway, prepared: &PreparedRequest) -> HeaderMap {
+pub fn routing_headers(gateway: &Gateway, backend: usize, upstream_model: &str) -> HeaderMap {
     let mut headers = HeaderMap::new();
     let backend = gateway
         .config()
         .backends
-        .get(prepared.backend)
+        .get(backend)
         .map(|b| b.name.as_str());
     let pairs = [
         (BACKEND_HEADER, backend),
-        (
-            UPSTREAM_MODEL_HEADER,
-            Some(prepared.upstream_model.as_str()),
-        ),
+        (UPSTREAM_MODEL_HEADER, Some(upstream_model)),
     ];
     for (name, value) in pairs {
         if let Some(v) = value.and_then(|v| HeaderValue::from_str(v).ok()) {

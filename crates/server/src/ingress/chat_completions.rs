@@ -1,0 +1,67 @@
+//! `POST /v1/chat/completions` (also `/chat/completions`, at the root or under a backend
+//! prefix): the Chat Completions API for every backend kind, answered as SSE
+//! (`chat.completion.chunk`s, then `data: [DONE]`) when the request streams, as one
+//! `chat.completion` otherwise.
+//!
+//! Routing, keys, timeouts and retries are the gateway's, as for Responses
+//! ([`Gateway::prepare_chat`], [`Gateway::execute_chat`]); the answer names the backend and the
+//! upstream model (`x-ccp-backend`, `x-ccp-upstream-model`). Errors before the stream starts are
+//! HTTP statuses with `{"error":{"message","type","code","param"}}`; after, an error frame then
+//! `[DONE]` (written by the gateway's stream).
+
+use std::sync::atomic::Ordering;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::from_fn_with_state;
+use axum::response::Response;
+use axum::routing::{post, MethodRouter};
+use ccp_gateway::pipeline::{ChatBody, ChatResponse};
+use ccp_gateway::{Gateway, GatewayError};
+
+use crate::ingress::fallback;
+use crate::ingress::responses_http::routing_headers;
+use crate::layers::auth;
+use crate::{error_response, raw_json_response, sse, AppState};
+
+/// The method router for the Chat Completions paths, behind client authentication.
+pub fn methods(state: &AppState) -> MethodRouter<AppState> {
+    post(create)
+        .fallback(fallback::not_supported)
+        .layer(from_fn_with_state(state.clone(), auth::require_client_key))
+}
+
+/// Creates a chat completion.
+pub async fn create(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    state.stats.chat_completions.fetch_add(1, Ordering::Relaxed);
+    let gateway: &Gateway = &state.gateway;
+    let limit = gateway.config().max_body_bytes;
+    let body: Bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => return error_response(&GatewayError::PayloadTooLarge { limit }),
+    };
+    let prepared = match gateway.prepare_chat(uri.path(), &headers, &body) {
+        Ok(p) => p,
+        Err(e) => return error_response(&e),
+    };
+    let routed = routing_headers(gateway, prepared.backend, &prepared.upstream_model);
+    let (mut resp, upstream_headers) = match gateway.execute_chat(prepared).await {
+        Ok(ChatResponse { headers, body }) => {
+            let resp = match body {
+                ChatBody::Json(bytes) => raw_json_response(StatusCode::OK, bytes),
+                ChatBody::Stream(frames) => sse::chat_response(frames),
+            };
+            (resp, headers)
+        }
+        Err(e) => (error_response(&e), HeaderMap::new()),
+    };
+    resp.headers_mut().extend(routed);
+    resp.headers_mut().extend(upstream_headers);
+    resp
+}
