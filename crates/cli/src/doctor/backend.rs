@@ -63,6 +63,14 @@ enum Answer {
 pub async fn probe(backend: &Backend, redactor: &Redactor) -> Check {
     let id = format!("backend.{}", backend.name);
     let name = &backend.name;
+    if backend.protocol == Protocol::Anthropic {
+        // The probe speaks Chat Completions; calling an Anthropic endpoint that way proves nothing.
+        return Check::warn(
+            &id,
+            format!("backend `{name}` (protocol \"anthropic\") is not probed by doctor yet"),
+            "send one request through the proxy (e.g. `codex exec hi`) to check its url and key",
+        );
+    }
     let Some(chat_url) = backend.chat_url() else {
         return Check::fail(
             &id,
