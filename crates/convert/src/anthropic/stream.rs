@@ -659,7 +659,7 @@ pub fn usage_to_responses(u: &Usage) -> ResponseUsage {
         output_tokens_details: OutputTokensDetails {
             reasoning_tokens: 0,
         },
-        total_tokens: input_tokens + output_tokens,
+        total_tokens: input_tokens.saturating_add(output_tokens),
     }
 }
 
