@@ -121,7 +121,7 @@ pub enum ContentBlock {
     },
     ToolResult {
         tool_use_id: String,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         content: Vec<ContentBlock>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         is_error: Option<bool>,

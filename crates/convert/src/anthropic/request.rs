@@ -430,6 +430,8 @@ impl<'a> Walk<'a> {
 
 fn content_to_blocks(content: ChatContent) -> Vec<ContentBlock> {
     match content {
+        // The API refuses text blocks without non-whitespace text.
+        ChatContent::Text(t) if t.trim().is_empty() => Vec::new(),
         ChatContent::Text(t) => vec![ContentBlock::text(t)],
         ChatContent::Parts(parts) => parts.into_iter().filter_map(part_to_block).collect(),
     }

@@ -79,6 +79,20 @@ fn system_turns_tool_use_and_results_alternate() {
 }
 
 #[test]
+fn blank_user_text_and_empty_outputs_send_no_empty_blocks() {
+    let req = convert(json!({"model":"m","input":[user("go"), user("  \n"),
+        call("c1","f","{}"), output("c1","")]}));
+    assert_eq!(
+        serde_json::to_value(&req.messages).unwrap(),
+        json!([
+            {"role":"user","content":[{"type":"text","text":"go"}]},
+            {"role":"assistant","content":[{"type":"tool_use","id":"c1","name":"f","input":{}}]},
+            {"role":"user","content":[{"type":"tool_result","tool_use_id":"c1"}]}
+        ])
+    );
+}
+
+#[test]
 fn unanswered_calls_get_aborted_results_before_the_next_user_text() {
     let req = convert(json!({"model":"m","input":[user("go"), call("c1","f","{}"), user("stop")]}));
     let wire = serde_json::to_value(&req.messages).unwrap();
