@@ -27,6 +27,9 @@ async fn send(
     )
 }
 
+/// Request headers, body, expected status and the rule the request breaks.
+type Case = (Vec<(&'static str, &'static str)>, Value, u16, Rule);
+
 const GOOD_HEADERS: &[(&str, &str)] = &[("x-api-key", KEY), ("anthropic-version", "2023-06-01")];
 
 fn tool() -> Value {
@@ -44,7 +47,7 @@ async fn each_rule_is_enforced_with_the_apis_answer() {
         json!({"role": "user", "content": [
         {"type": "tool_result", "tool_use_id": id, "content": "x"}]})
     };
-    let cases: Vec<(Vec<(&str, &str)>, Value, u16, Rule)> = vec![
+    let cases: Vec<Case> = vec![
         (
             vec![("anthropic-version", "2023-06-01")],
             json!({"model": "m", "max_tokens": 5, "messages": [user("hi")]}),
