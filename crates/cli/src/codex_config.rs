@@ -44,8 +44,8 @@ fn is_native_responses(backend: &Backend) -> bool {
     matches!(backend.protocol, Protocol::Responses | Protocol::Codex)
 }
 
-/// Codex's `web_search` mode for a backend: a chat or mock backend cannot serve the hosted
-/// web search tool, a native Responses backend can.
+/// Codex's `web_search` mode for a backend: a chat, anthropic or mock backend cannot serve the
+/// hosted web search tool, a native Responses backend can.
 fn web_search_mode(backend: &Backend) -> &'static str {
     if is_native_responses(backend) {
         "cached"

@@ -1,4 +1,4 @@
-//! Pure conversions between the Responses API and Chat Completions.
+//! Pure conversions between the Responses API and Chat Completions or Anthropic Messages.
 //!
 //! * [`request::responses_request_to_chat`]: a Responses request → a Chat request plus the
 //!   [`tools::ToolNameMap`] needed to turn tool calls back into Responses items.
@@ -6,10 +6,13 @@
 //!   yields Responses events; non-streaming answers go through the same machine as one chunk.
 //! * [`think::ThinkSplitter`]: separates a leading `<think>…</think>` from content, buffering
 //!   partial tags so they never leak.
+//! * [`anthropic`]: Responses → Anthropic Messages requests and Messages stream events →
+//!   Responses events.
 //!
 //! No IO, no tokio, no clocks: ids and timestamps are inputs, so every conversion is
 //! deterministic and snapshot-testable.
 
+pub mod anthropic;
 pub mod chat_ingress;
 pub mod request;
 pub mod stream;

@@ -19,7 +19,7 @@
 //! * Replayed reasoning sits on [`ChatMessage::reasoning`], which is never serialized; call
 //!   [`apply_default_reasoning_field`] (or a provider profile) to put it on the wire.
 
-mod content;
+pub(crate) mod content;
 mod history;
 
 use ccp_types::chat::{ChatMessage, ChatRequest, ChatRole};

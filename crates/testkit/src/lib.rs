@@ -5,6 +5,9 @@
 //! * [`ResponsesUpstream`]: the same for the Responses API, as OpenAI, Azure OpenAI or the
 //!   ChatGPT Codex backend ([`ResponsesStrictness`]); one [`ResponseStream`] script is streamed
 //!   as complete Responses events or collapsed into the JSON `Response` object.
+//! * [`AnthropicUpstream`]: the same for Anthropic Messages: role alternation, `tool_use` /
+//!   `tool_result` pairing, `max_tokens`, `anthropic-version`, and thinking blocks replayed
+//!   byte-identical in tool turns; [`AnthropicScript`] answers as SSE events or a `Message`.
 //! * [`TokenEndpoint`]: the ChatGPT OAuth refresh endpoint with rotating refresh tokens, plus
 //!   [`fake_jwt`] and [`write_auth_json`] for Codex-style credentials.
 //! * [`CodexRun`]: runs the real Codex CLI offline against a base URL.
@@ -15,6 +18,7 @@
 //! `#[tokio::test(flavor = "multi_thread", worker_threads = 2)]`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod anthropic_upstream;
 pub mod codex;
 pub mod locate;
 pub mod responses_upstream;
@@ -22,6 +26,7 @@ mod serve;
 pub mod token_endpoint;
 pub mod upstream;
 
+pub use anthropic_upstream::{AnthropicReply, AnthropicScript, AnthropicUpstream, AnthropicUsage};
 pub use codex::{CodexOutput, CodexRun, CLIENT_KEY_ENV, DEFAULT_CLIENT_KEY};
 pub use locate::{codex_binary, find_codex_in, python_bin, tools_dir, workspace_root, TempDir};
 pub use responses_upstream::{

@@ -64,6 +64,15 @@ pub(super) enum Answer {
 pub async fn probe(backend: &Backend, redactor: &Redactor) -> Check {
     let id = format!("backend.{}", backend.name);
     let name = &backend.name;
+    if backend.protocol == Protocol::Anthropic {
+        // The probes speak Chat Completions or Responses; calling an Anthropic endpoint that way
+        // proves nothing.
+        return Check::warn(
+            &id,
+            format!("backend `{name}` (protocol \"anthropic\") is not probed by doctor yet"),
+            "send one request through the proxy (e.g. `codex exec hi`) to check its url and key",
+        );
+    }
     let Some(chat_url) = backend.endpoint_url() else {
         return Check::fail(
             &id,

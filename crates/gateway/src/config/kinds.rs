@@ -1,7 +1,7 @@
 //! One validator per backend kind (`protocol`): each checks the fields only it uses, the shape
 //! of its `url`, and refuses the fields of other kinds, naming the kind they belong to.
 //!
-//! Invariants: a kind that calls an upstream (chat, responses, codex) always ends with a
+//! Invariants: a kind that calls an upstream (chat, responses, codex, anthropic) always ends with a
 //! validated base URL; a URL that can never work for the kind (a Chat endpoint on a Responses
 //! backend and the reverse, `/v1/v1`, a doubled endpoint suffix) is refused at load with the URL
 //! to write instead, so the proxy never calls `…/chat/completions/responses/chat/completions`.
@@ -10,11 +10,14 @@ use std::path::PathBuf;
 
 use super::env::{expand_env_refs, Expanded};
 use super::raw::RawBackend;
-use super::{AuthHeader, BackendKind, Protocol, CODEX_DEFAULT_URL};
+use super::{
+    AuthHeader, BackendKind, Protocol, ANTHROPIC_DEFAULT_URL, ANTHROPIC_DEFAULT_VERSION,
+    CODEX_DEFAULT_URL,
+};
 
 /// The `protocol` values, as a sentence fragment for messages.
 pub(crate) const VALID_PROTOCOLS: &str =
-    "\"openai\" (or its clearer name \"chat\"), \"responses\", \"codex\" or \"mock\"";
+    "\"openai\" (or its clearer name \"chat\"), \"responses\", \"codex\", \"anthropic\" or \"mock\"";
 
 /// Collects `(field, message)` problems for one backend; the caller adds the path.
 pub(crate) type FieldProblems = Vec<(String, String)>;
@@ -25,6 +28,7 @@ pub(crate) fn parse_protocol(raw: Option<&str>, problems: &mut FieldProblems) ->
         None | Some("openai") | Some("chat") => Some(Protocol::Chat),
         Some("responses") => Some(Protocol::Responses),
         Some("codex") => Some(Protocol::Codex),
+        Some("anthropic") => Some(Protocol::Anthropic),
         Some("mock") => Some(Protocol::Mock),
         Some(other) => {
             problems.push((
@@ -50,6 +54,7 @@ pub(crate) fn validate_kind(
         Protocol::Chat => validate_chat(raw, url, problems),
         Protocol::Responses => validate_responses(raw, url, problems),
         Protocol::Codex => validate_codex(raw, url, env, problems),
+        Protocol::Anthropic => validate_anthropic(raw, url, problems),
         Protocol::Mock => Some(BackendKind::Mock),
     }
 }
@@ -58,6 +63,7 @@ pub(crate) fn validate_kind(
 pub(crate) fn default_url(protocol: Protocol) -> Option<&'static str> {
     match protocol {
         Protocol::Codex => Some(CODEX_DEFAULT_URL),
+        Protocol::Anthropic => Some(ANTHROPIC_DEFAULT_URL),
         Protocol::Chat | Protocol::Responses | Protocol::Mock => None,
     }
 }
@@ -252,9 +258,60 @@ fn validate_codex(
     })
 }
 
+fn validate_anthropic(
+    raw: &RawBackend,
+    url: Option<&str>,
+    problems: &mut FieldProblems,
+) -> Option<BackendKind> {
+    let start = problems.len();
+    if let Some(url) = url {
+        let path = url_path(url);
+        if path.ends_with("/chat/completions") || path.ends_with("/responses") {
+            problems.push((
+                "url".into(),
+                format!(
+                    "{url:?} is an OpenAI-style endpoint, but protocol \"anthropic\" calls \
+                     {{url}}/v1/messages — use the Messages base URL (e.g. \
+                     {ANTHROPIC_DEFAULT_URL:?}), or set \"protocol\": \"chat\""
+                ),
+            ));
+        }
+        let _ = check_doubled_v1(url, problems);
+    }
+    let anthropic_version = match raw.anthropic_version.as_deref().map(str::trim) {
+        None => ANTHROPIC_DEFAULT_VERSION.to_owned(),
+        Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') => {
+            v.to_owned()
+        }
+        Some(v) => {
+            problems.push((
+                "anthropic_version".into(),
+                format!(
+                    "{v:?} is not an anthropic-version — use a date like \
+                     {ANTHROPIC_DEFAULT_VERSION:?}, or remove it"
+                ),
+            ));
+            String::new()
+        }
+    };
+    if raw.max_tokens == Some(0) {
+        problems.push((
+            "max_tokens".into(),
+            "must be at least 1 — set the model's output limit (e.g. 8192), or remove it to use \
+             the model's default"
+                .into(),
+        ));
+    }
+    (problems.len() == start).then_some(BackendKind::Anthropic {
+        anthropic_version,
+        prompt_cache: raw.prompt_cache.unwrap_or(true),
+        max_tokens: raw.max_tokens,
+    })
+}
+
 /// Fields of one kind set on a backend of another.
 fn refuse_foreign_fields(protocol: Protocol, raw: &RawBackend, problems: &mut FieldProblems) {
-    let fields: [(&str, bool, Protocol); 4] = [
+    let fields: [(&str, bool, Protocol); 7] = [
         (
             "api_version",
             raw.api_version.is_some(),
@@ -267,6 +324,17 @@ fn refuse_foreign_fields(protocol: Protocol, raw: &RawBackend, problems: &mut Fi
         ),
         ("auth_file", raw.auth_file.is_some(), Protocol::Codex),
         ("token_url", raw.token_url.is_some(), Protocol::Codex),
+        (
+            "anthropic_version",
+            raw.anthropic_version.is_some(),
+            Protocol::Anthropic,
+        ),
+        (
+            "prompt_cache",
+            raw.prompt_cache.is_some(),
+            Protocol::Anthropic,
+        ),
+        ("max_tokens", raw.max_tokens.is_some(), Protocol::Anthropic),
     ];
     for (field, set, owner) in fields {
         if set && owner != protocol {

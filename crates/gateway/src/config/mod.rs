@@ -130,6 +130,8 @@ pub enum Protocol {
     Responses,
     /// The ChatGPT Codex backend with a ChatGPT login (`"codex"`).
     Codex,
+    /// An Anthropic Messages endpoint (`"anthropic"`).
+    Anthropic,
     /// The built-in scripted backend; makes no network calls.
     Mock,
 }
@@ -141,6 +143,7 @@ impl Protocol {
             Protocol::Chat => "chat",
             Protocol::Responses => "responses",
             Protocol::Codex => "codex",
+            Protocol::Anthropic => "anthropic",
             Protocol::Mock => "mock",
         }
     }
@@ -185,6 +188,16 @@ pub enum BackendKind {
         auth_file: PathBuf,
         token_url: String,
     },
+    /// An Anthropic Messages upstream; requests are converted to Messages.
+    Anthropic {
+        /// The `anthropic-version` header.
+        anthropic_version: String,
+        /// Place `cache_control` breakpoints (system, last tool, end of history).
+        prompt_cache: bool,
+        /// `max_tokens` when the request sets no `max_output_tokens`; `None`: the model's
+        /// default.
+        max_tokens: Option<u64>,
+    },
     /// The built-in mock.
     Mock,
 }
@@ -196,6 +209,7 @@ impl BackendKind {
             BackendKind::Chat => Protocol::Chat,
             BackendKind::Responses { .. } => Protocol::Responses,
             BackendKind::Codex { .. } => Protocol::Codex,
+            BackendKind::Anthropic { .. } => Protocol::Anthropic,
             BackendKind::Mock => Protocol::Mock,
         }
     }
@@ -203,6 +217,12 @@ impl BackendKind {
 
 /// The ChatGPT Codex backend's base URL, used when a `codex` backend sets no `url`.
 pub const CODEX_DEFAULT_URL: &str = "https://chatgpt.com/backend-api/codex";
+
+/// Anthropic's API, used when an `anthropic` backend sets no `url`.
+pub const ANTHROPIC_DEFAULT_URL: &str = "https://api.anthropic.com";
+
+/// The `anthropic-version` header sent when the config sets none.
+pub const ANTHROPIC_DEFAULT_VERSION: &str = "2023-06-01";
 
 impl fmt::Display for Protocol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -279,6 +299,7 @@ pub struct Backend {
 
 const CHAT_SUFFIX: &str = "/chat/completions";
 const RESPONSES_SUFFIX: &str = "/responses";
+const MESSAGES_SUFFIX: &str = "/v1/messages";
 
 impl Backend {
     /// The upstream Chat Completions endpoint: `{url}/chat/completions`, or `url` itself when
@@ -303,11 +324,25 @@ impl Backend {
         }
     }
 
+    /// The Anthropic Messages endpoint: `{url}/v1/messages` (`{url}/messages` when `url` ends in
+    /// `/v1`; `url` itself when it already ends in `/v1/messages`).
+    pub fn messages_url(&self) -> Option<String> {
+        let base = self.url.as_deref()?.trim_end_matches('/');
+        Some(if base.ends_with(MESSAGES_SUFFIX) {
+            base.to_owned()
+        } else if base.ends_with("/v1") {
+            format!("{base}/messages")
+        } else {
+            format!("{base}{MESSAGES_SUFFIX}")
+        })
+    }
+
     /// The upstream endpoint requests go to, whatever the kind (`None` for the mock).
     pub fn endpoint_url(&self) -> Option<String> {
         match self.kind {
             BackendKind::Chat => self.chat_url(),
             BackendKind::Responses { .. } | BackendKind::Codex { .. } => self.responses_url(),
+            BackendKind::Anthropic { .. } => self.messages_url(),
             BackendKind::Mock => None,
         }
     }
@@ -443,6 +478,12 @@ fn kind_summary(kind: &BackendKind) -> Value {
             auth_file,
             token_url,
         } => json!({"auth_file": auth_file.display().to_string(), "token_url": token_url}),
+        BackendKind::Anthropic {
+            anthropic_version,
+            prompt_cache,
+            max_tokens,
+        } => json!({"anthropic_version": anthropic_version, "prompt_cache": prompt_cache,
+            "max_tokens": max_tokens}),
         BackendKind::Chat | BackendKind::Mock => json!({}),
     }
 }

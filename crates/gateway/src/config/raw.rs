@@ -67,6 +67,12 @@ pub(crate) struct RawBackend {
     pub auth_file: Option<String>,
     /// `codex`: the OAuth token endpoint used to refresh the login.
     pub token_url: Option<String>,
+    /// `anthropic`: the `anthropic-version` header.
+    pub anthropic_version: Option<String>,
+    /// `anthropic`: place prompt-caching breakpoints.
+    pub prompt_cache: Option<bool>,
+    /// `anthropic`: `max_tokens` when the request gives none.
+    pub max_tokens: Option<u64>,
 }
 
 // The raw api_key may be a literal key, so Debug must not print it.

@@ -328,6 +328,7 @@ const BAD_FIXTURES: &[(&str, &str, &[&str])] = &[
         "bad-unknown-protocol.json",
         "backends[0].protocol",
         &[
+            "\"gemini\"",
             "\"anthropic\"",
             "\"openai\"",
             "\"chat\"",
@@ -604,4 +605,68 @@ fn a_toml_or_yaml_file_is_told_the_config_is_json() {
     let err = parse_str(r#"{"backends": [],}"#, &no_env).unwrap_err();
     assert!(!err.to_string().contains("not JSON"), "{err}");
     assert!(err.to_string().contains("fix the JSON syntax"), "{err}");
+}
+
+#[test]
+fn anthropic_kind_defaults_and_refusals() {
+    let text = r#"{"backends": [
+        {"name": "claude", "protocol": "anthropic", "api_key": "k", "model": "claude-sonnet-4-5",
+         "match_rules": {"default": true}}]}"#;
+    let config = parse_str(text, &no_env).unwrap();
+    let b = &config.backends[0];
+    assert_eq!(b.protocol, Protocol::Anthropic);
+    assert_eq!(
+        b.kind,
+        BackendKind::Anthropic {
+            anthropic_version: "2023-06-01".into(),
+            prompt_cache: true,
+            max_tokens: None
+        }
+    );
+    assert_eq!(
+        b.endpoint_url().as_deref(),
+        Some("https://api.anthropic.com/v1/messages")
+    );
+
+    let text = r#"{"backends": [
+        {"name": "kimi", "protocol": "anthropic", "url": "https://api.moonshot.cn/anthropic/v1",
+         "anthropic_version": "2023-06-01", "prompt_cache": false, "max_tokens": 4096,
+         "model": "kimi-k2", "match_rules": {"default": true}}]}"#;
+    let b = parse_str(text, &no_env).unwrap().backends.remove(0);
+    assert_eq!(
+        b.endpoint_url().as_deref(),
+        Some("https://api.moonshot.cn/anthropic/v1/messages")
+    );
+    assert!(matches!(
+        b.kind,
+        BackendKind::Anthropic {
+            prompt_cache: false,
+            max_tokens: Some(4096),
+            ..
+        }
+    ));
+
+    let text = r#"{"backends": [
+        {"name": "a", "protocol": "anthropic", "url": "https://x/v1/chat/completions",
+         "max_tokens": 0, "anthropic_version": "bad version", "model": "m",
+         "match_rules": {"default": true}},
+        {"name": "b", "protocol": "chat", "url": "https://x/v1", "prompt_cache": true,
+         "model": "m", "match_rules": {"path_prefix": "/b"}}]}"#;
+    let err = parse_str(text, &no_env).unwrap_err();
+    let paths: Vec<&str> = err.0.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec![
+            "backends[0].url",
+            "backends[0].anthropic_version",
+            "backends[0].max_tokens",
+            "backends[1].prompt_cache"
+        ],
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("only applies to protocol \"anthropic\""),
+        "{err}"
+    );
 }

@@ -6,6 +6,7 @@
 //! | `openai` / `chat` | [`chat`] | the request converted to Chat Completions, shaped by the provider profile | the backend key as Bearer | chat chunks → events (`ChatToResponses`) |
 //! | `responses` | [`responses`] | the client's body, model substituted | Bearer, or Azure's `api-key` (+ `api-version`) | relayed verbatim |
 //! | `codex` | [`codex`] | the body normalised for the ChatGPT backend | the Codex login (refreshing OAuth token) | relayed, collapsed for non-streaming clients |
+//! | `anthropic` | [`anthropic`] | the request converted to Anthropic Messages (thinking replayed, cache breakpoints) | `x-api-key` + `anthropic-version` | Messages events → events (`AnthropicToResponses`) |
 //! | `mock` | [`mock`] | nothing (no network) | none | deterministic text through the chat conversion |
 //!
 //! A Chat Completions client reaches every kind through [`Upstream::call_chat`]: a `chat` backend
@@ -20,6 +21,7 @@
 //! ResolvedProfile::classify`), and reach the pipeline as a [`GatewayError`] carrying its code and
 //! retry-after.
 
+pub mod anthropic;
 pub mod chat;
 pub(crate) mod chat_bridge;
 pub(crate) mod chat_passthrough;
@@ -44,6 +46,7 @@ pub enum Upstream {
     Chat(chat::ChatUpstream),
     Responses(responses::ResponsesUpstream),
     Codex(codex::CodexUpstream),
+    Anthropic(anthropic::AnthropicUpstream),
     Mock(mock::MockUpstream),
 }
 
@@ -80,9 +83,10 @@ impl Upstream {
             BackendKind::Codex { .. } => {
                 Upstream::Codex(codex::CodexUpstream::new(backend, transport()?)?)
             }
+            BackendKind::Anthropic { .. } => {
+                Upstream::Anthropic(anthropic::AnthropicUpstream::new(backend, transport()?)?)
+            }
             BackendKind::Mock => Upstream::Mock(mock::MockUpstream),
-            #[allow(unreachable_patterns)]
-            _ => return Err("this backend kind is not supported yet".into()),
         })
     }
 
@@ -92,6 +96,7 @@ impl Upstream {
             Upstream::Chat(u) => u.call(call).await,
             Upstream::Responses(u) => u.call(call).await,
             Upstream::Codex(u) => u.call(call).await,
+            Upstream::Anthropic(u) => u.call(call).await,
             Upstream::Mock(u) => u.call(call),
         }
     }
@@ -100,9 +105,10 @@ impl Upstream {
     pub(crate) async fn call_chat(&self, call: ChatCall<'_>) -> Result<ChatResponse, GatewayError> {
         match self {
             Upstream::Chat(u) => u.passthrough(call).await,
-            Upstream::Responses(_) | Upstream::Codex(_) | Upstream::Mock(_) => {
-                chat_bridge::call_via_responses(self, call).await
-            }
+            Upstream::Responses(_)
+            | Upstream::Codex(_)
+            | Upstream::Anthropic(_)
+            | Upstream::Mock(_) => chat_bridge::call_via_responses(self, call).await,
         }
     }
 }

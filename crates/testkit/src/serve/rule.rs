@@ -72,6 +72,14 @@ pub enum Rule {
     RefreshTokenReused,
     /// Token endpoint: a refresh token it never issued, or one revoked or expired by the test.
     RefreshTokenInvalid,
+    /// Anthropic: the `anthropic-version` header is missing.
+    AnthropicVersion,
+    /// Anthropic: roles do not alternate user/assistant starting with user.
+    RoleAlternation,
+    /// Anthropic: a tool turn whose thinking blocks are missing, altered or not first.
+    ThinkingReplay,
+    /// Anthropic: more than four `cache_control` breakpoints.
+    CacheControl,
 }
 
 impl Rule {
@@ -110,6 +118,10 @@ impl Rule {
             Rule::UnknownModel => "unknown_model",
             Rule::RefreshTokenReused => "refresh_token_reused",
             Rule::RefreshTokenInvalid => "refresh_token_invalid",
+            Rule::AnthropicVersion => "anthropic_version",
+            Rule::RoleAlternation => "role_alternation",
+            Rule::ThinkingReplay => "thinking_replay",
+            Rule::CacheControl => "cache_control",
         }
     }
 }
