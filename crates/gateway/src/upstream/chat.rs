@@ -69,26 +69,16 @@ impl ChatUpstream {
         call: Call<'_>,
     ) -> Result<GatewayResponse, GatewayError> {
         let Call { log, mapper, .. } = call;
-        let fail = |f: UpstreamFailure| {
-            let e = mapper.map(&f);
-            log.error(&e);
-            e
-        };
-        let deadline = tokio::time::Instant::from_std(log.started + self.transport.policy.total);
-        let sent = tokio::time::timeout_at(
-            deadline,
-            self.transport
-                .send(&self.uri, &self.credentials, body, false),
-        )
-        .await;
-        let resp = sent
-            .unwrap_or(Err(UpstreamFailure::Timeout("total")))
+        let fail = |f: UpstreamFailure| mapper.fail(&log, &f);
+        let resp = self
+            .transport
+            .send_before(log.started, &self.uri, &self.credentials, body, false)
+            .await
             .map_err(fail)?;
-        let bytes = match tokio::time::timeout_at(deadline, resp.bytes()).await {
-            Err(_) => return Err(fail(UpstreamFailure::Timeout("total"))),
-            Ok(Err(e)) => return Err(fail(UpstreamFailure::Disconnected(e.to_string()))),
-            Ok(Ok(b)) => b,
-        };
+        let bytes = resp
+            .bytes_before(self.transport.deadline(log.started))
+            .await
+            .map_err(fail)?;
         let completion = parse_completion(&bytes).map_err(fail)?;
         let resp = chat_completion_to_response(completion, ctx);
         if resp.status == ResponseStatus::Failed {
@@ -121,16 +111,13 @@ impl ChatUpstream {
             machine: ChatToResponses::new(ctx),
         };
         let mut queued: VecDeque<StreamEvent> = decoder.start();
-        let sent = tokio::time::timeout_at(
-            (log.started + self.transport.policy.total).into(),
-            self.transport
-                .send(&self.uri, &self.credentials, body, true),
-        )
-        .await;
-        match sent.unwrap_or(Err(UpstreamFailure::Timeout("total"))) {
+        let sent = self
+            .transport
+            .send_before(log.started, &self.uri, &self.credentials, body, true)
+            .await;
+        match sent {
             Err(f) => {
-                let e = mapper.map(&f);
-                log.error(&e);
+                let e = mapper.fail(&log, &f);
                 decoder.fail(&e, &mut queued);
                 stream::finished_stream(queued, log)
             }

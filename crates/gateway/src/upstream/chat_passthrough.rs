@@ -65,20 +65,11 @@ impl ChatUpstream {
             tracing::info!(backend = %call.log.backend, upstream_body = %call.log.redactor.redact(&String::from_utf8_lossy(&body)), "upstream request body");
         }
         let ChatCall { log, mapper, .. } = call;
-        let deadline = tokio::time::Instant::from_std(log.started + self.transport.policy.total);
-        let sent = tokio::time::timeout_at(
-            deadline,
-            self.transport
-                .send(&self.uri, &self.credentials, body, stream),
-        )
-        .await;
-        let fail = |f: UpstreamFailure| {
-            let e = mapper.map(&f);
-            log.error(&e);
-            e
-        };
-        let resp = sent
-            .unwrap_or(Err(UpstreamFailure::Timeout("total")))
+        let fail = |f: UpstreamFailure| mapper.fail(&log, &f);
+        let resp = self
+            .transport
+            .send_before(log.started, &self.uri, &self.credentials, body, stream)
+            .await
             .map_err(fail)?;
         let headers = super::responses::relayed_headers(resp.headers());
         let body = if stream {
@@ -100,11 +91,10 @@ impl ChatUpstream {
                 whole_body,
             ))
         } else {
-            let bytes = match tokio::time::timeout_at(deadline, resp.bytes()).await {
-                Err(_) => return Err(fail(UpstreamFailure::Timeout("total"))),
-                Ok(Err(e)) => return Err(fail(UpstreamFailure::Disconnected(e.to_string()))),
-                Ok(Ok(b)) => b,
-            };
+            let bytes = resp
+                .bytes_before(self.transport.deadline(log.started))
+                .await
+                .map_err(fail)?;
             let completion = parse_completion(&bytes).map_err(fail)?;
             log.finish_chat("completed", "", &usage_of(completion.usage.as_ref()));
             ChatBody::Json(bytes)

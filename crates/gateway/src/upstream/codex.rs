@@ -156,14 +156,9 @@ impl CodexUpstream {
         call: &Call<'_>,
     ) -> Result<UpstreamResponse, UpstreamFailure> {
         let credentials = codex_headers(credential).map_err(UpstreamFailure::Protocol)?;
-        let deadline =
-            tokio::time::Instant::from_std(call.log.started + self.transport.policy.total);
-        tokio::time::timeout_at(
-            deadline,
-            self.transport.send(&self.uri, &credentials, body, true),
-        )
-        .await
-        .unwrap_or(Err(UpstreamFailure::Timeout("total")))
+        self.transport
+            .send_before(call.log.started, &self.uri, &credentials, body, true)
+            .await
     }
 
     fn map(&self, f: &UpstreamFailure, call: &Call<'_>) -> GatewayError {

@@ -118,15 +118,10 @@ pub(crate) async fn send(
     stream: bool,
     call: &Call<'_>,
 ) -> Result<UpstreamResponse, GatewayError> {
-    let deadline = tokio::time::Instant::from_std(call.log.started + transport.policy.total);
-    let sent =
-        tokio::time::timeout_at(deadline, transport.send(uri, credentials, body, stream)).await;
-    sent.unwrap_or(Err(UpstreamFailure::Timeout("total")))
-        .map_err(|f| {
-            let e = call.mapper.map(&f);
-            call.log.error(&e);
-            e
-        })
+    transport
+        .send_before(call.log.started, uri, credentials, body, stream)
+        .await
+        .map_err(|f| call.mapper.fail(&call.log, &f))
 }
 
 /// A non-streaming answer: the upstream's `Response` JSON, relayed as it came.
@@ -136,17 +131,11 @@ async fn whole_json(
     call: Call<'_>,
 ) -> Result<GatewayResponse, GatewayError> {
     let Call { log, mapper, .. } = call;
-    let fail = |f: UpstreamFailure| {
-        let e = mapper.map(&f);
-        log.error(&e);
-        e
-    };
-    let deadline = tokio::time::Instant::from_std(log.started + transport.policy.total);
-    let bytes = match tokio::time::timeout_at(deadline, resp.bytes()).await {
-        Err(_) => return Err(fail(UpstreamFailure::Timeout("total"))),
-        Ok(Err(e)) => return Err(fail(UpstreamFailure::Disconnected(e.to_string()))),
-        Ok(Ok(b)) => b,
-    };
+    let fail = |f: UpstreamFailure| mapper.fail(&log, &f);
+    let bytes = resp
+        .bytes_before(transport.deadline(log.started))
+        .await
+        .map_err(fail)?;
     let summary: ccp_types::events::ResponseSummary = match serde_json::from_slice::<Value>(&bytes)
     {
         Ok(v) if v.get("error").is_some_and(|e| !e.is_null()) && v.get("output").is_none() => {

@@ -35,6 +35,13 @@ pub(crate) struct FailureMapper {
 }
 
 impl FailureMapper {
+    /// Maps a failure and writes it to the access log.
+    pub(crate) fn fail(&self, log: &RequestLog, failure: &UpstreamFailure) -> GatewayError {
+        let e = self.map(failure);
+        log.error(&e);
+        e
+    }
+
     pub(crate) fn map(&self, failure: &UpstreamFailure) -> GatewayError {
         match crate::error::map_failure(&self.backend, &self.profile, failure) {
             GatewayError::Upstream {

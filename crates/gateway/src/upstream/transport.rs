@@ -159,6 +159,18 @@ impl UpstreamResponse {
     pub async fn bytes(self) -> Result<Bytes, hyper::Error> {
         Ok(self.inner.into_body().collect().await?.to_bytes())
     }
+
+    /// The whole body, read before `deadline` (the request's total timeout).
+    pub async fn bytes_before(
+        self,
+        deadline: tokio::time::Instant,
+    ) -> Result<Bytes, UpstreamFailure> {
+        match tokio::time::timeout_at(deadline, self.bytes()).await {
+            Err(_) => Err(UpstreamFailure::Timeout("total")),
+            Ok(Err(e)) => Err(UpstreamFailure::Disconnected(e.to_string())),
+            Ok(Ok(b)) => Ok(b),
+        }
+    }
 }
 
 /// Largest error body read from an upstream (the rest is not needed to classify it).
@@ -195,6 +207,29 @@ impl HttpTransport {
             .pool_timer(TokioTimer::new())
             .build(https);
         Ok(HttpTransport { client, policy })
+    }
+
+    /// When a request that arrived at `started` runs out of time (`total_timeout_secs`).
+    pub fn deadline(&self, started: std::time::Instant) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(started + self.policy.total)
+    }
+
+    /// [`send`](Self::send), bounded by the total timeout of a request that arrived at
+    /// `started`.
+    pub async fn send_before(
+        &self,
+        started: std::time::Instant,
+        uri: &Uri,
+        credentials: &Credentials,
+        body: Bytes,
+        stream: bool,
+    ) -> Result<UpstreamResponse, UpstreamFailure> {
+        tokio::time::timeout_at(
+            self.deadline(started),
+            self.send(uri, credentials, body, stream),
+        )
+        .await
+        .unwrap_or(Err(UpstreamFailure::Timeout("total")))
     }
 
     /// POSTs the body to `uri` with `credentials`, retrying retryable failures, and returns a
