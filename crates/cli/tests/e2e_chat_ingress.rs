@@ -1,7 +1,8 @@
 //! End-to-end: the official OpenAI Python SDK's `chat.completions.create` — a tool call,
 //! streamed and not, then the tool result, then the answer — through the built proxy binary to
 //! (a) the strict Chat mock (the passthrough), (b) the strict Responses mock, (c) the ChatGPT
-//! backend mock (codex kind). Typed objects must parse and usage must be present.
+//! backend mock (codex kind), (d) the strict Anthropic Messages mock (anthropic kind). Typed
+//! objects must parse and usage must be present.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -9,7 +10,8 @@ mod common;
 use ccp_testkit::locate::python_bin;
 use ccp_testkit::upstream::{MockUpstream, Reply, Strictness};
 use ccp_testkit::{
-    write_auth_json, ChatGptTokens, ResponseStream, ResponsesUpstream, TempDir, TokenEndpoint,
+    write_auth_json, AnthropicScript, AnthropicUpstream, ChatGptTokens, ResponseStream,
+    ResponsesUpstream, TempDir, TokenEndpoint,
 };
 use common::*;
 use serde_json::{json, Value};
@@ -37,7 +39,11 @@ async fn run_sdk(base_url: &str) -> Value {
 }
 
 fn assert_report(report: &Value) {
-    let call = json!({"id": "call_1", "name": "get_weather", "arguments": ARGS});
+    assert_report_with_call_id(report, "call_1");
+}
+
+fn assert_report_with_call_id(report: &Value, call_id: &str) {
+    let call = json!({"id": call_id, "name": "get_weather", "arguments": ARGS});
     assert_eq!(report["call_typed"], true, "{report}");
     assert_eq!(report["call"], call, "{report}");
     assert_eq!(report["call_finish"], "tool_calls");
@@ -142,4 +148,58 @@ async fn sdk_chat_tool_loop_through_the_chatgpt_subscription() {
     }]}));
     assert_report(&run_sdk(&proxy.url("/v1")).await);
     mock.assert_no_violations();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_chat_tool_loop_through_an_anthropic_backend() {
+    let upstream = AnthropicUpstream::start(UPSTREAM_KEY).await;
+    for _ in 0..2 {
+        upstream.push(
+            AnthropicScript::default()
+                .tool_use("toolu_1", "get_weather", json!({"city": "Paris"}))
+                .json_pieces(4),
+        );
+    }
+    for _ in 0..2 {
+        upstream.push(AnthropicScript::text(ANSWER));
+    }
+    let mut config = one_backend(&upstream.url(), "claude-sonnet-4-5");
+    config["backends"][0]["protocol"] = json!("anthropic");
+    let proxy = Proxy::start(config);
+    let report = run_sdk(&proxy.url("/v1")).await;
+    assert_report_with_call_id(&report, "toolu_1");
+    // The script's usage: 10 input + 5 output tokens.
+    for key in [
+        "call_usage_total",
+        "stream_call_usage_total",
+        "answer_usage_total",
+        "stream_answer_usage_total",
+    ] {
+        assert_eq!(report[key], 15, "{key}: {report}");
+    }
+    upstream.assert_no_violations();
+    assert_eq!(upstream.pending_replies(), 0);
+    let requests = upstream.requests();
+    assert_eq!(requests.len(), 4);
+    for r in &requests {
+        assert_eq!(r.header("x-api-key"), Some(UPSTREAM_KEY));
+        assert_eq!(r.body["model"], "claude-sonnet-4-5");
+        assert_eq!(r.body["system"][0]["text"], "Answer briefly.", "{}", r.body);
+    }
+    let last = &requests[3].body;
+    let roles: Vec<&str> = last["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["user", "assistant", "user"], "{last}");
+    let result = &last["messages"][2]["content"][0];
+    assert_eq!(result["type"], "tool_result", "{last}");
+    assert_eq!(result["tool_use_id"], "toolu_1");
+    assert_eq!(
+        last["messages"][1]["content"][0]["input"],
+        json!({"city": "Paris"})
+    );
+    proxy.assert_no_keys_in_logs();
 }

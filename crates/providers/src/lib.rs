@@ -3,6 +3,7 @@
 //! * [`sse`]: an incremental Server-Sent Events decoder and the classification of each event's
 //!   `data` (chunk, `[DONE]`, in-band error, garbage).
 
+pub mod anthropic_dialect;
 pub mod profile;
 pub mod profiles;
 pub mod quirks;

@@ -159,6 +159,26 @@ fn docs_have_a_section_per_profile() {
     }
 }
 
+#[test]
+fn docs_list_every_anthropic_dialect_with_its_base_urls() {
+    let doc = providers_doc();
+    let section = section(&doc, "## Anthropic-compatible endpoints");
+    for d in ccp_providers::anthropic_dialect::DIALECTS {
+        assert!(
+            section.contains(&format!("`{}`", d.provider)),
+            "{}",
+            d.provider
+        );
+        for url in d.base_urls {
+            assert!(
+                section.contains(url),
+                "{} does not mention {url}",
+                d.provider
+            );
+        }
+    }
+}
+
 /// The text from `heading` to the next `## `.
 fn section<'a>(doc: &'a str, heading: &str) -> &'a str {
     let start = doc

@@ -26,7 +26,9 @@ mod serve;
 pub mod token_endpoint;
 pub mod upstream;
 
-pub use anthropic_upstream::{AnthropicReply, AnthropicScript, AnthropicUpstream, AnthropicUsage};
+pub use anthropic_upstream::{
+    AnthropicReply, AnthropicScript, AnthropicUpstream, AnthropicUsage, CompatRules,
+};
 pub use codex::{CodexOutput, CodexRun, CLIENT_KEY_ENV, DEFAULT_CLIENT_KEY};
 pub use locate::{codex_binary, find_codex_in, python_bin, tools_dir, workspace_root, TempDir};
 pub use responses_upstream::{

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use ccp_gateway::config::{AuthHeader, Backend, BackendKind, Config, Protocol};
 use ccp_gateway::redact::Redactor;
+use ccp_providers::anthropic_dialect::{AnthropicAuth, AnthropicDialect};
 use serde_json::{json, Value};
 
 use super::net::{self, error_chain};
@@ -64,15 +65,6 @@ pub(super) enum Answer {
 pub async fn probe(backend: &Backend, redactor: &Redactor) -> Check {
     let id = format!("backend.{}", backend.name);
     let name = &backend.name;
-    if backend.protocol == Protocol::Anthropic {
-        // The probes speak Chat Completions or Responses; calling an Anthropic endpoint that way
-        // proves nothing.
-        return Check::warn(
-            &id,
-            format!("backend `{name}` (protocol \"anthropic\") is not probed by doctor yet"),
-            "send one request through the proxy (e.g. `codex exec hi`) to check its url and key",
-        );
-    }
     let Some(chat_url) = backend.endpoint_url() else {
         return Check::fail(
             &id,
@@ -146,6 +138,12 @@ pub async fn probe(backend: &Backend, redactor: &Redactor) -> Check {
         }
         BackendKind::Codex { auth_file, .. } => {
             return super::kinds::codex_reachable(&id, auth_file, &chat_url)
+        }
+        BackendKind::Anthropic { .. } => {
+            return super::anthropic::probe_anthropic(
+                &id, backend, &chat_url, &client, redactor, &key_env,
+            )
+            .await
         }
         _ => {}
     }
@@ -305,8 +303,20 @@ pub(super) async fn post(
                 auth_header: AuthHeader::XApiKey,
                 ..
             } => req.header("x-api-key", key.expose()),
+            BackendKind::Anthropic { .. }
+                if AnthropicDialect::for_provider(backend.profile.id()).auth
+                    == AnthropicAuth::XApiKey =>
+            {
+                req.header("x-api-key", key.expose())
+            }
             _ => req.bearer_auth(key.expose()),
         };
+    }
+    if let BackendKind::Anthropic {
+        anthropic_version, ..
+    } = &backend.kind
+    {
+        req = req.header("anthropic-version", anthropic_version);
     }
     if let BackendKind::Responses {
         api_version: Some(v),

@@ -15,6 +15,7 @@
 //! for this proxy, or a backend whose optional `${VAR:-}` key is unset); the exit code is 0
 //! exactly when no check has status `fail`.
 
+mod anthropic;
 mod backend;
 mod codex;
 mod kinds;

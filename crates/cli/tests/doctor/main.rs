@@ -2,6 +2,7 @@
 //! proxy binary itself where "is this our proxy?" matters).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod anthropic;
 mod backend;
 mod codex_file;
 mod kinds;

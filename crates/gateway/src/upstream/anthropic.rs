@@ -7,6 +7,10 @@
 //! backend's key as `x-api-key`, plus `anthropic-version`), and how its answer becomes Responses
 //! events (the [`AnthropicDecoder`] over `ccp_convert::anthropic::stream::AnthropicToResponses`).
 //!
+//! Another provider's Anthropic-compatible endpoint (Kimi, GLM, MiniMax, DeepSeek) gets its
+//! [`AnthropicDialect`], chosen by the backend's provider profile: the key header it wants and
+//! the request changes its docs call for (`ccp_providers::anthropic_dialect`).
+//!
 //! Errors go through the one classifier like every kind's: an `error` event after the 200 is an
 //! in-band failure (`overloaded_error` → `server_is_overloaded`, `rate_limit_error` →
 //! `rate_limit_exceeded`, "prompt is too long" → `context_length_exceeded`). As for the chat
@@ -21,6 +25,7 @@ use ccp_convert::anthropic::request::{responses_request_to_messages, MessagesOpt
 use ccp_convert::anthropic::stream::{
     message_to_response, AnthropicStreamContext, AnthropicToResponses,
 };
+use ccp_providers::anthropic_dialect::{AnthropicAuth, AnthropicDialect};
 use ccp_providers::sse::SseEvent;
 use ccp_types::anthropic::{MessageResponse, MessagesRequest, StreamEvent as AnthropicEvent};
 use ccp_types::events::{ResponseStatus, StreamEvent};
@@ -40,6 +45,7 @@ pub struct AnthropicUpstream {
     credentials: Credentials,
     prompt_cache: bool,
     max_tokens: Option<u64>,
+    dialect: &'static AnthropicDialect,
 }
 
 impl AnthropicUpstream {
@@ -55,11 +61,14 @@ impl AnthropicUpstream {
         let url = backend
             .messages_url()
             .ok_or_else(|| "an anthropic backend needs a url".to_owned())?;
+        let dialect = AnthropicDialect::for_provider(backend.profile.id());
         let key = backend.api_key.as_ref().map(|k| k.expose()).unwrap_or("");
-        let credentials = if key.is_empty() {
-            Credentials::none()
-        } else {
-            Credentials::header(HeaderName::from_static("x-api-key"), "", key)?
+        let credentials = match dialect.auth {
+            _ if key.is_empty() => Credentials::none(),
+            AnthropicAuth::XApiKey => {
+                Credentials::header(HeaderName::from_static("x-api-key"), "", key)?
+            }
+            AnthropicAuth::Bearer => Credentials::bearer(key)?,
         };
         let version = HeaderValue::from_str(anthropic_version).map_err(|_| {
             format!("anthropic_version {anthropic_version:?} cannot go in a header")
@@ -70,6 +79,7 @@ impl AnthropicUpstream {
             credentials: credentials.with(HeaderName::from_static("anthropic-version"), version),
             prompt_cache: *prompt_cache,
             max_tokens: *max_tokens,
+            dialect,
         })
     }
 
@@ -99,7 +109,7 @@ impl AnthropicUpstream {
                 upstream_model: model.clone(),
                 stream: prepared.request.stream,
                 default_max_tokens: self.max_tokens.unwrap_or_else(|| default_max_tokens(model)),
-                prompt_cache: self.prompt_cache,
+                prompt_cache: self.dialect.sends_cache_control(self.prompt_cache),
             },
         )
         .map_err(|e| match e {
@@ -110,13 +120,15 @@ impl AnthropicUpstream {
                 }
             }
         })?;
+        let mut request = converted.request;
+        self.dialect.shape_request(&mut request);
         let ctx = AnthropicStreamContext {
             response_id: new_response_id(),
             model: call.client_model.clone(),
             created_at: now_secs(),
             tools: converted.tools,
         };
-        Ok((converted.request, ctx))
+        Ok((request, ctx))
     }
 
     async fn json(

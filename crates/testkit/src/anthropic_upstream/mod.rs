@@ -9,7 +9,12 @@
 //! The mock remembers the thinking blocks it served before each `tool_use` id, and refuses a
 //! later request whose tool turn does not start with exactly those blocks — the check a thinking
 //! model's tool loop depends on.
+//!
+//! [`AnthropicUpstream::start_compat`] adds a provider's [`CompatRules`] (Bearer auth, no
+//! `cache_control`, no images, …), to stand in for another provider's Anthropic-compatible
+//! endpoint.
 
+mod compat;
 mod rules;
 mod script;
 
@@ -27,6 +32,7 @@ use crate::serve::{
     MAX_BODY_BYTES,
 };
 
+pub use compat::CompatRules;
 pub use rules::{anthropic_error, check_messages_request, MESSAGES_FIELDS};
 pub use script::{block_json, AnthropicScript, AnthropicUsage, ScriptBlock};
 
@@ -75,6 +81,7 @@ impl AnthropicReply {
 #[derive(Debug)]
 struct Inner {
     key: String,
+    compat: CompatRules,
     replies: VecDeque<AnthropicReply>,
     /// tool_use id → the thinking blocks served before it.
     served_thinking: HashMap<String, Vec<Value>>,
@@ -102,9 +109,15 @@ pub struct AnthropicUpstream {
 impl AnthropicUpstream {
     /// Binds `127.0.0.1:0`; requests must carry `x-api-key: <key>`.
     pub async fn start(key: &str) -> AnthropicUpstream {
+        AnthropicUpstream::start_compat(key, CompatRules::default()).await
+    }
+
+    /// Like [`AnthropicUpstream::start`], also requiring a provider's `compat` rules.
+    pub async fn start_compat(key: &str, compat: CompatRules) -> AnthropicUpstream {
         let shared = Shared {
             inner: Arc::new(Mutex::new(Inner {
                 key: key.to_owned(),
+                compat,
                 replies: VecDeque::new(),
                 served_thinking: HashMap::new(),
             })),
@@ -164,9 +177,22 @@ async fn handle(State(shared): State<Shared>, request: Request) -> Response {
     let index = journal.record(&parts, bytes, body.clone());
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
 
-    let key = shared.lock().key.clone();
-    if header("x-api-key") != Some(key.as_str()) {
-        let p = Problem::new(Rule::Auth, None, "x-api-key missing or wrong".into());
+    let (key, compat) = {
+        let inner = shared.lock();
+        (inner.key.clone(), inner.compat)
+    };
+    let authenticated = if compat.bearer_auth {
+        header("authorization") == Some(format!("Bearer {key}").as_str())
+    } else {
+        header("x-api-key") == Some(key.as_str())
+    };
+    if !authenticated {
+        let which = if compat.bearer_auth {
+            "authorization: Bearer"
+        } else {
+            "x-api-key"
+        };
+        let p = Problem::new(Rule::Auth, None, format!("{which} missing or wrong"));
         return reject(&journal, index, 401, "authentication_error", &p);
     }
     if header("anthropic-version").is_none_or(str::is_empty) {
@@ -186,7 +212,8 @@ async fn handle(State(shared): State<Shared>, request: Request) -> Response {
         return reject(&journal, index, 404, "not_found_error", &p);
     }
     let served = shared.lock().served_thinking.clone();
-    let problems = check_messages_request(&body, &served);
+    let mut problems = check_messages_request(&body, &served);
+    problems.extend(compat::check_compat(&body, compat));
     if let Some(first) = problems.first() {
         journal.violate(index, &problems);
         let err = anthropic_error("invalid_request_error", &first.message);
