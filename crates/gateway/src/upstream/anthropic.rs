@@ -28,7 +28,7 @@ use ccp_convert::anthropic::stream::{
 use ccp_providers::anthropic_dialect::{AnthropicAuth, AnthropicDialect};
 use ccp_providers::sse::SseEvent;
 use ccp_types::anthropic::{MessageResponse, MessagesRequest, StreamEvent as AnthropicEvent};
-use ccp_types::events::{ResponseStatus, StreamEvent};
+use ccp_types::events::StreamEvent;
 use http::{HeaderName, HeaderValue, Uri};
 
 use super::stream::{self, Decoder, Step};
@@ -138,45 +138,19 @@ impl AnthropicUpstream {
         call: Call<'_>,
     ) -> Result<GatewayResponse, GatewayError> {
         let Call { log, mapper, .. } = call;
-        let fail = |f: UpstreamFailure| {
-            let e = mapper.map(&f);
-            log.error(&e);
-            e
-        };
-        let deadline = tokio::time::Instant::from_std(log.started + self.transport.policy.total);
-        let sent = tokio::time::timeout_at(
-            deadline,
-            self.transport
-                .send(&self.uri, &self.credentials, body, false),
-        )
-        .await;
-        let resp = sent
-            .unwrap_or(Err(UpstreamFailure::Timeout("total")))
+        let fail = |f: UpstreamFailure| mapper.fail(&log, &f);
+        let resp = self
+            .transport
+            .send_before(log.started, &self.uri, &self.credentials, body, false)
+            .await
             .map_err(fail)?;
-        let bytes = match tokio::time::timeout_at(deadline, resp.bytes()).await {
-            Err(_) => return Err(fail(UpstreamFailure::Timeout("total"))),
-            Ok(Err(e)) => return Err(fail(UpstreamFailure::Disconnected(e.to_string()))),
-            Ok(Ok(b)) => b,
-        };
+        let bytes = resp
+            .bytes_before(self.transport.deadline(log.started))
+            .await
+            .map_err(fail)?;
         let message = parse_message(&bytes).map_err(fail)?;
         let resp = message_to_response(message, ctx);
-        if resp.status == ResponseStatus::Failed {
-            let (code, message) = resp
-                .error
-                .as_ref()
-                .map(|e| (e.code.clone(), e.message.clone()))
-                .unwrap_or_default();
-            let e = GatewayError::Upstream {
-                status: 502,
-                code,
-                message,
-                retry_after: None,
-            };
-            log.error(&e);
-            return Err(e);
-        }
-        log.finish(&resp, 200);
-        Ok(GatewayResponse::json(resp))
+        super::whole_answer(resp, &log)
     }
 
     async fn stream(
@@ -190,16 +164,13 @@ impl AnthropicUpstream {
             machine: AnthropicToResponses::new(ctx),
         };
         let mut queued: VecDeque<StreamEvent> = typed(decoder.machine.start());
-        let sent = tokio::time::timeout_at(
-            (log.started + self.transport.policy.total).into(),
-            self.transport
-                .send(&self.uri, &self.credentials, body, true),
-        )
-        .await;
-        match sent.unwrap_or(Err(UpstreamFailure::Timeout("total"))) {
+        let sent = self
+            .transport
+            .send_before(log.started, &self.uri, &self.credentials, body, true)
+            .await;
+        match sent {
             Err(f) => {
-                let e = mapper.map(&f);
-                log.error(&e);
+                let e = mapper.fail(&log, &f);
                 decoder.fail(&e, &mut queued);
                 stream::finished_stream(queued, log)
             }

@@ -18,7 +18,7 @@ use ccp_convert::stream::{chat_completion_to_response, ChatToResponses, StreamCo
 use ccp_providers::profile::ShapeContext;
 use ccp_providers::sse::{is_error_payload, parse_chat_data, ChatData, SseEvent};
 use ccp_types::chat::{ChatCompletion, ChatRequest};
-use ccp_types::events::{ResponseStatus, StreamEvent};
+use ccp_types::events::StreamEvent;
 use http::Uri;
 
 use super::stream::{self, Decoder, Step};
@@ -81,23 +81,7 @@ impl ChatUpstream {
             .map_err(fail)?;
         let completion = parse_completion(&bytes).map_err(fail)?;
         let resp = chat_completion_to_response(completion, ctx);
-        if resp.status == ResponseStatus::Failed {
-            let (code, message) = resp
-                .error
-                .as_ref()
-                .map(|e| (e.code.clone(), e.message.clone()))
-                .unwrap_or_default();
-            let e = GatewayError::Upstream {
-                status: 502,
-                code,
-                message,
-                retry_after: None,
-            };
-            log.error(&e);
-            return Err(e);
-        }
-        log.finish(&resp, 200);
-        Ok(GatewayResponse::json(resp))
+        super::whole_answer(resp, &log)
     }
 
     async fn stream(

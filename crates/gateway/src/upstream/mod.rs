@@ -127,6 +127,31 @@ fn policy_of(b: &Backend) -> UpstreamPolicy {
     }
 }
 
+/// A whole (non-streaming) answer the proxy converted: the JSON response, or, when the upstream's
+/// answer carried a failure, that failure as a 502 with its code (logged either way).
+pub(crate) fn whole_answer(
+    resp: ccp_types::events::ResponseObject,
+    log: &RequestLog,
+) -> Result<GatewayResponse, GatewayError> {
+    if resp.status == ccp_types::events::ResponseStatus::Failed {
+        let (code, message) = resp
+            .error
+            .as_ref()
+            .map(|e| (e.code.clone(), e.message.clone()))
+            .unwrap_or_default();
+        let e = GatewayError::Upstream {
+            status: 502,
+            code,
+            message,
+            retry_after: None,
+        };
+        log.error(&e);
+        return Err(e);
+    }
+    log.finish(&resp, 200);
+    Ok(GatewayResponse::json(resp))
+}
+
 /// A new `resp_…` id.
 pub fn new_response_id() -> String {
     let mut s = String::with_capacity(29);
