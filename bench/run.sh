@@ -147,10 +147,10 @@ cat > "$RUN_DIR/proxy.json" <<EOF
   "listen": "$PROXY",
   "log_dir": "$RUN_DIR/logs/proxy",
   "backends": [
-    {"name": "bench", "url": "http://$MOCK/v1", "model": "bench-model", "protocol": "openai", "match_rules": {"default": true}},
-    {"name": "paced", "url": "http://$MOCK/chunks-64/pace-20/v1", "model": "bench-model", "protocol": "openai", "match_rules": {"path_prefix": "/paced"}},
-    {"name": "slow", "url": "http://$MOCK/chunks-100/pace-50/v1", "model": "bench-model", "protocol": "openai", "match_rules": {"path_prefix": "/slow"}},
-    {"name": "capture", "url": "http://$MOCK/capture/v1", "model": "bench-model", "protocol": "openai", "match_rules": {"path_prefix": "/capture"}}
+    {"name": "bench", "url": "http://$MOCK/v1", "model": "bench-model", "protocol": "chat", "match_rules": {"default": true}},
+    {"name": "paced", "url": "http://$MOCK/chunks-64/pace-20/v1", "model": "bench-model", "protocol": "chat", "match_rules": {"path_prefix": "/paced"}},
+    {"name": "slow", "url": "http://$MOCK/chunks-100/pace-50/v1", "model": "bench-model", "protocol": "chat", "match_rules": {"path_prefix": "/slow"}},
+    {"name": "capture", "url": "http://$MOCK/capture/v1", "model": "bench-model", "protocol": "chat", "match_rules": {"path_prefix": "/capture"}}
   ]
 }
 EOF
@@ -162,14 +162,17 @@ sleep 1
 PROXY_IDLE_KIB=$(rss_kib "$PROXY_PID")
 
 # The floor sends the mock exactly what the proxy sends it: capture one request of each kind.
-capture() { # responses-body floor-name
+capture() { # client-body floor-name [endpoint]
   rm -f "$RUN_DIR/capture/last-request.json"
-  curl -sf -o /dev/null -H 'content-type: application/json' --data-binary "@$1" "http://$PROXY/capture/v1/responses"
+  curl -sf -o /dev/null -H 'content-type: application/json' --data-binary "@$1" "http://$PROXY/capture/v1/${3:-responses}"
   mv "$RUN_DIR/capture/last-request.json" "$B/$2"
 }
 capture "$B/small-json.json" floor-small-json.json
 capture "$B/small-sse.json" floor-small-sse.json
 capture "$B/codex-json.json" floor-codex-json.json
+# The Chat passthrough's upstream bodies: the client's Chat request as the proxy shapes it.
+capture "$B/chat-small-json.json" floor-chat-small-json.json chat/completions
+capture "$B/chat-small-sse.json" floor-chat-small-sse.json chat/completions
 
 FAILED=()
 # The process under test on each side, whose CPU time and RSS the driver records.
@@ -244,6 +247,17 @@ done
 
 say "7. WebSocket, streaming 30 chunks, c=1"
 drive s7 proxy --target "ws://$PROXY/v1/responses" --body "$B/small-ws.json" --kind responses-ws --requests "$(n 10000 1000)" --warmup 500 --check-every 10 --max-secs 20
+
+say "8. Chat passthrough (POST /v1/chat/completions to a chat backend), small, c=1"
+# Floor and nginx send what the proxy sends upstream (captured above); the proxy gets the
+# client's Chat request. All three answer in Chat, checked against the mock's canned text.
+PROXY_CHAT=http://$PROXY/v1/chat/completions
+drive s8-json floor --target "$FLOOR_CHAT" --body "$B/floor-chat-small-json.json" --kind chat-json --requests "$(n 20000 2000)" --warmup 1000 --check-every 10 --max-secs 20
+hop s8-json --target "$NGINX_CHAT" --body "$B/floor-chat-small-json.json" --kind chat-json --requests "$(n 20000 2000)" --warmup 1000 --check-every 10 --max-secs 20
+drive s8-json proxy --target "$PROXY_CHAT" --body "$B/chat-small-json.json" --kind chat-json --requests "$(n 20000 2000)" --warmup 1000 --check-every 10 --max-secs 20
+drive s8-sse floor --target "$FLOOR_CHAT" --body "$B/floor-chat-small-sse.json" --kind chat-sse --requests "$(n 10000 1000)" --warmup 500 --check-every 10 --max-secs 20
+hop s8-sse --target "$NGINX_CHAT" --body "$B/floor-chat-small-sse.json" --kind chat-sse --requests "$(n 10000 1000)" --warmup 500 --check-every 10 --max-secs 20
+drive s8-sse proxy --target "$PROXY_CHAT" --body "$B/chat-small-sse.json" --kind chat-sse --requests "$(n 10000 1000)" --warmup 500 --check-every 10 --max-secs 20
 
 say "6. memory: 1,000 open streams (100 chunks, 50 ms apart: 5 s each)"
 drive s6 proxy --target "http://$PROXY/slow/v1/responses" --body "$B/small-sse.json" --kind responses-sse \

@@ -6,6 +6,9 @@
 //!   (they cannot go to a Chat Completions upstream), the model set to the bench model, not
 //!   streamed. `codex-sse.json`: the same, streamed.
 //! * `small-ws.json`: the small request as a WebSocket `response.create` frame.
+//! * `chat-small-json.json`: the small request as a Chat Completions client sends it
+//!   (`{"model","messages":[{"role":"user","content":"Say hello"}]}`), for the Chat
+//!   passthrough; `chat-small-sse.json`: the same, streamed.
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +44,9 @@ pub fn prepare(args: &PrepareArgs) -> Result<Value, BoxError> {
     let (codex, dropped) = codex_body(&args.fixture, &args.model)?;
     let mut codex_sse = codex.clone();
     codex_sse["stream"] = Value::Bool(true);
+    let chat = json!({"model": args.model, "messages": [{"role": "user", "content": "Say hello"}]});
+    let mut chat_sse = chat.clone();
+    chat_sse["stream"] = Value::Bool(true);
     let mut sizes = serde_json::Map::new();
     for (name, body) in [
         ("small-json.json", &small),
@@ -48,6 +54,8 @@ pub fn prepare(args: &PrepareArgs) -> Result<Value, BoxError> {
         ("small-ws.json", &small_ws),
         ("codex-json.json", &codex),
         ("codex-sse.json", &codex_sse),
+        ("chat-small-json.json", &chat),
+        ("chat-small-sse.json", &chat_sse),
     ] {
         let bytes = serde_json::to_vec(body)?;
         write(&args.out_dir.join(name), &bytes)?;

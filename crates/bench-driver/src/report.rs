@@ -1,7 +1,7 @@
 //! Turns one benchmark run directory into the results JSON and the markdown table.
 //!
 //! Input files, written by `bench/run.sh`: `<scenario>-<side>.json` (driver runs; side is
-//! `floor` = the mock directly, `proxy`, or `litellm`), `s4-<side>.wrk.json` (wrk throughput),
+//! `floor` = the mock directly, `nginx` = the pass-through hop, `proxy`, or `litellm`), `s4-<side>.wrk.json` (wrk throughput),
 //! `rss-idle.json`. Every number in the output is read from those files; a missing file is shown
 //! as "not measured", never estimated.
 //!
@@ -63,6 +63,19 @@ impl Row {
     }
     fn litellm_added(&self) -> Option<f64> {
         Some(self.litellm? - self.floor?)
+    }
+    /// How many times the nginx hop's cost the proxy's is on this row: added time over added
+    /// time for a latency, CPU time over CPU time. Only for microsecond rows where both sides
+    /// cost something (an added time at or below zero makes the ratio meaningless).
+    fn vs_nginx(&self) -> Option<f64> {
+        if self.better != Better::Lower || self.unit != "µs" {
+            return None;
+        }
+        let (proxy, nginx) = match self.floor {
+            Some(_) => (self.added()?, self.nginx_added()?),
+            None => (self.proxy?, self.nginx?),
+        };
+        (proxy > 0.0 && nginx > 0.0).then(|| proxy / nginx)
     }
     /// How many times better the proxy is than LiteLLM on this row.
     fn ratio(&self) -> Option<f64> {
@@ -163,6 +176,7 @@ pub fn report(args: &ReportArgs) -> Result<bool, BoxError> {
         "rows": rows.iter().map(|r| json!({
             "scenario": r.scenario, "metric": r.metric, "unit": r.unit,
             "floor": r.floor, "nginx": r.nginx, "nginx_added": r.nginx_added(), "proxy": r.proxy, "added": r.added(),
+            "proxy_vs_nginx": r.vs_nginx(),
             "litellm": r.litellm, "litellm_added": r.litellm_added(), "proxy_vs_litellm": r.ratio(),
         })).collect::<Vec<_>>(),
         "targets": targets.iter().map(|t| json!({
@@ -372,6 +386,23 @@ fn rows(runs: &Runs) -> Vec<Row> {
         });
     }
     cpu(&mut rows, runs, s7, "s7");
+    // The Chat Completions ingress on a `chat` backend: a passthrough, so the floor, the nginx hop
+    // and the proxy all carry Chat requests and answers.
+    let s8 = "8. Chat passthrough, small, non-streaming, c=1";
+    lat(&mut rows, s8, "s8-json", "latency p50", "/total_us/p50");
+    lat(&mut rows, s8, "s8-json", "latency p99", "/total_us/p99");
+    cpu(&mut rows, runs, s8, "s8-json");
+    let s8 = "8. Chat passthrough, stream, 30 chunks, c=1";
+    for (metric, pointer) in [
+        ("first byte p50", "/first_byte_us/p50"),
+        ("first delta p50", "/first_delta_us/p50"),
+        ("first delta p99", "/first_delta_us/p99"),
+        ("last byte p50", "/total_us/p50"),
+        ("last byte p99", "/total_us/p99"),
+    ] {
+        lat(&mut rows, s8, "s8-sse", metric, pointer);
+    }
+    cpu(&mut rows, runs, s8, "s8-sse");
     rows
 }
 
@@ -650,8 +681,8 @@ fn fmt_ratio(r: &Row) -> String {
 
 fn rows_table(rows: &[Row]) -> String {
     let mut md = String::from(
-        "| Scenario | Metric | Floor (mock direct) | nginx hop (added) | Proxy | Proxy added | LiteLLM | LiteLLM added | Proxy vs LiteLLM |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| Scenario | Metric | Floor (mock direct) | nginx hop (added) | Proxy | Proxy added | Proxy ÷ nginx | LiteLLM | LiteLLM added | Proxy vs LiteLLM |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         let unit = if r.unit == "streams" { "" } else { r.unit };
@@ -675,13 +706,14 @@ fn rows_table(rows: &[Row]) -> String {
         };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.scenario,
             r.metric,
             cell(r.floor),
             nginx,
             cell(r.proxy),
             added(r.added()),
+            r.vs_nginx().map_or("—".into(), |x| format!("{x:.1}×")),
             cell(r.litellm),
             if r.litellm.is_some() {
                 added(r.litellm_added())
@@ -767,6 +799,26 @@ mod tests {
         let t = row(None, Some(20000.0), Some(400.0), Better::Higher);
         assert_eq!(t.ratio(), Some(50.0));
         assert_eq!(row(Some(1.0), None, None, Better::Lower).added(), None);
+    }
+
+    #[test]
+    fn proxy_over_nginx() {
+        let mut r = row(Some(50.0), Some(250.0), None, Better::Lower);
+        r.nginx = Some(100.0);
+        // (250 − 50) / (100 − 50)
+        assert_eq!(r.vs_nginx(), Some(4.0));
+        // CPU rows have no floor: CPU over CPU.
+        let mut cpu = row(None, Some(90.0), None, Better::Lower);
+        cpu.nginx = Some(30.0);
+        assert_eq!(cpu.vs_nginx(), Some(3.0));
+        // nginx below the floor (a gap): no ratio.
+        r.nginx = Some(40.0);
+        assert_eq!(r.vs_nginx(), None);
+        r.nginx = None;
+        assert_eq!(r.vs_nginx(), None);
+        let mut rps = row(Some(1.0), Some(2.0), None, Better::Higher);
+        rps.nginx = Some(3.0);
+        assert_eq!(rps.vs_nginx(), None);
     }
 
     #[test]
