@@ -299,11 +299,7 @@ impl ChatToResponses {
     /// A `response.in_progress` event to keep Codex's idle timer from firing (SSE comments do
     /// not reset it). The snapshot omits `output` so keep-alives stay small on long answers.
     pub fn keepalive(&self) -> ResponseEvent {
-        let mut response = self.response.clone();
-        response.output.clear();
-        ResponseEvent::InProgress {
-            response: Box::new(response),
-        }
+        self.response.keepalive_event()
     }
 
     /// True once a terminal event has been returned.

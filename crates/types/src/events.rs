@@ -45,6 +45,16 @@ pub struct ResponseObject {
 }
 
 impl ResponseObject {
+    /// A `response.in_progress` keep-alive for this response, without `output` so keep-alives
+    /// stay small on long answers (Codex's idle timer is reset by events, not SSE comments).
+    pub fn keepalive_event(&self) -> ResponseEvent {
+        let mut response = self.clone();
+        response.output.clear();
+        ResponseEvent::InProgress {
+            response: Box::new(response),
+        }
+    }
+
     /// A fresh in-progress response with no output.
     pub fn new(id: String, model: String, created_at: u64) -> Self {
         ResponseObject {

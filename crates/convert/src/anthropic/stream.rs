@@ -216,11 +216,7 @@ impl AnthropicToResponses {
 
     /// A `response.in_progress` keep-alive (without `output`, to stay small).
     pub fn keepalive(&self) -> ResponseEvent {
-        let mut response = self.response.clone();
-        response.output.clear();
-        ResponseEvent::InProgress {
-            response: Box::new(response),
-        }
+        self.response.keepalive_event()
     }
 
     /// True once a terminal event has been returned.
