@@ -13,7 +13,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Request, State};
@@ -185,17 +185,8 @@ impl Inner {
     }
 }
 
-#[derive(Debug, Clone)]
-struct Shared {
-    inner: Arc<Mutex<Inner>>,
-    journal: Journal,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
+/// What the handlers share: the script state and the journal.
+type Shared = crate::serve::Shared<Inner>;
 
 /// The mock OAuth token endpoint. Dropping it stops accepting connections.
 #[derive(Debug)]

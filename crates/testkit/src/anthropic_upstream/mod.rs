@@ -19,7 +19,7 @@ mod rules;
 mod script;
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{Request, State};
 use axum::http::Method;
@@ -87,17 +87,8 @@ struct Inner {
     served_thinking: HashMap<String, Vec<Value>>,
 }
 
-#[derive(Debug, Clone)]
-struct Shared {
-    inner: Arc<Mutex<Inner>>,
-    journal: Journal,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
+/// What the handlers share: the script state and the journal.
+type Shared = crate::serve::Shared<Inner>;
 
 /// The scripted strict Anthropic server. Dropping it stops accepting connections.
 #[derive(Debug)]

@@ -23,7 +23,7 @@ mod script;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
@@ -58,17 +58,8 @@ struct Inner {
     stored: HashMap<String, Vec<String>>,
 }
 
-#[derive(Debug, Clone)]
-struct Shared {
-    inner: Arc<Mutex<Inner>>,
-    journal: Journal,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
+/// What the handlers share: the script state and the journal.
+type Shared = crate::serve::Shared<Inner>;
 
 /// The scripted strict Responses server. Dropping it stops accepting connections.
 #[derive(Debug)]

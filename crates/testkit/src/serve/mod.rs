@@ -31,6 +31,32 @@ pub use rule::{Problem, Rule};
 pub use sse::{SseItem, SseScript};
 
 /// Request bodies above this size are refused (Codex histories are large but not this large).
+/// A mock's script state and its request journal, shared with its handlers.
+#[derive(Debug)]
+pub(crate) struct Shared<I> {
+    pub(crate) inner: std::sync::Arc<std::sync::Mutex<I>>,
+    pub(crate) journal: Journal,
+}
+
+// Not derived: `I` itself need not be `Clone`.
+impl<I> Clone for Shared<I> {
+    fn clone(&self) -> Self {
+        Shared {
+            inner: self.inner.clone(),
+            journal: self.journal.clone(),
+        }
+    }
+}
+
+impl<I> Shared<I> {
+    /// The script state; a panicked handler's poison is ignored (the state stays usable).
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, I> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 /// A running server task; dropping it stops accepting connections.

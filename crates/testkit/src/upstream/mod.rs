@@ -18,7 +18,7 @@ mod validate;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -46,18 +46,8 @@ struct Inner {
     models: Vec<String>,
 }
 
-/// What the handler needs: the script state and the shared journal.
-#[derive(Debug, Clone)]
-struct Shared {
-    inner: Arc<Mutex<Inner>>,
-    journal: Journal,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
+/// What the handlers share: the script state and the journal.
+type Shared = crate::serve::Shared<Inner>;
 
 /// The scripted strict mock Chat Completions server. Dropping it stops accepting connections.
 #[derive(Debug)]
