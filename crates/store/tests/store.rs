@@ -401,3 +401,48 @@ async fn sqlite_reopen_keeps_data() {
         .is_some());
     store.close().await;
 }
+
+/// `Store::open` takes a `postgres://` URL as it is configured (`storage.url`); the schema comes
+/// through the URL's `options`.
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_open_by_url() {
+    let url = pg_url();
+    let mut admin = PgConnection::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {url} is unreachable ({e})"));
+    let schema = format!("ccp_test_{:016x}", fastrand::u64(..));
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let outcome = AssertUnwindSafe(async {
+        let store = Store::open(&format!("{url}{sep}options=-c%20search_path%3D{schema}"))
+            .await
+            .unwrap();
+        assert!(matches!(store, Store::Postgres(_)));
+        store
+            .put_response(&record("resp_u", "alice", 1))
+            .await
+            .unwrap();
+        let tables: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 \
+             AND table_name IN ('responses', 'items', '_sqlx_migrations')",
+        )
+        .bind(&schema)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+        assert_eq!(tables, 3);
+        store.close().await;
+    })
+    .catch_unwind()
+    .await;
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
