@@ -145,6 +145,9 @@ pub struct Gateway {
     config: Arc<Config>,
     router: Router,
     upstreams: Vec<Upstream>,
+    /// One failure mapper per backend, built once: requests share it instead of copying the
+    /// backend's name, URL and profile each time.
+    mappers: Vec<Arc<FailureMapper>>,
     redactor: Redactor,
 }
 
@@ -159,10 +162,25 @@ impl Gateway {
         }
         let router = Router::new(&config);
         let redactor = Redactor::new(secret_values(&config));
+        let mappers = config
+            .backends
+            .iter()
+            .map(|backend| {
+                Arc::new(FailureMapper {
+                    backend: backend.name.clone(),
+                    url: backend
+                        .endpoint_url()
+                        .map(|u| u.split('?').next().unwrap_or_default().to_owned()),
+                    profile: backend.profile.clone(),
+                    redactor: redactor.clone(),
+                })
+            })
+            .collect();
         Ok(Gateway {
             config: Arc::new(config),
             router,
             upstreams,
+            mappers,
             redactor,
         })
     }
@@ -353,8 +371,9 @@ impl Gateway {
         backend: usize,
         client_model: &str,
         upstream_model: &str,
-    ) -> Result<(RequestLog, FailureMapper), GatewayError> {
+    ) -> Result<(RequestLog, Arc<FailureMapper>), GatewayError> {
         let started = Instant::now();
+        let mapper = self.mappers[backend].clone();
         let backend = &self.config.backends[backend];
         if backend.key_missing {
             let vars = backend.api_key_env.join(", ");
@@ -374,14 +393,6 @@ impl Gateway {
             upstream_model: upstream_model.to_owned(),
             started,
             log_body: self.config.log_body,
-            redactor: self.redactor.clone(),
-        };
-        let mapper = FailureMapper {
-            backend: backend.name.clone(),
-            url: backend
-                .endpoint_url()
-                .map(|u| u.split('?').next().unwrap_or_default().to_owned()),
-            profile: backend.profile.clone(),
             redactor: self.redactor.clone(),
         };
         Ok((log, mapper))

@@ -57,7 +57,7 @@ pub(crate) struct Call<'a> {
     /// The model the client asked for (echoed back by converting kinds).
     pub(crate) client_model: String,
     pub(crate) log: RequestLog,
-    pub(crate) mapper: FailureMapper,
+    pub(crate) mapper: std::sync::Arc<FailureMapper>,
 }
 
 /// Everything a kind needs for one Chat Completions call besides its own settings.
@@ -67,7 +67,7 @@ pub(crate) struct ChatCall<'a> {
     /// The model the client asked for (echoed back by converted answers).
     pub(crate) client_model: String,
     pub(crate) log: RequestLog,
-    pub(crate) mapper: FailureMapper,
+    pub(crate) mapper: std::sync::Arc<FailureMapper>,
 }
 
 impl Upstream {

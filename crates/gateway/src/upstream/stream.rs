@@ -122,7 +122,7 @@ struct ShellState<D: Decoder> {
     sse: SseDecoder,
     /// Some when the upstream answered a non-SSE body to a streaming request (collected whole).
     whole_body: Option<Vec<u8>>,
-    mapper: FailureMapper,
+    mapper: std::sync::Arc<FailureMapper>,
     policy: UpstreamPolicy,
     /// When the client's request arrived: the total timeout counts from here.
     started: Instant,
@@ -151,7 +151,7 @@ pub(crate) fn relay<D: Decoder>(
     decoder: D,
     queued: VecDeque<D::Item>,
     resp: UpstreamResponse,
-    mapper: FailureMapper,
+    mapper: std::sync::Arc<FailureMapper>,
     policy: UpstreamPolicy,
     log: RequestLog,
     whole_body: bool,
