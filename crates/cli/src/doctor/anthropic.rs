@@ -9,8 +9,9 @@ use ccp_gateway::redact::Redactor;
 use ccp_providers::anthropic_dialect::AnthropicDialect;
 use serde_json::{json, Value};
 
-use super::backend::{error_message, post, Answer};
-use super::{quote, Check};
+use super::backend::{post, Answer};
+use super::kinds::{probe_request, Probed};
+use super::Check;
 
 /// Probes an Anthropic Messages backend at `messages_url`.
 pub(super) async fn probe_anthropic(
@@ -24,26 +25,11 @@ pub(super) async fn probe_anthropic(
     let model = &backend.model;
     let body = json!({"model": model, "max_tokens": 1,
                       "messages": [{"role": "user", "content": "ping"}]});
-    let (status, text) =
-        match post(client, messages_url, backend, &body).await {
-            Answer::Status { status, body, .. } => (status, body),
-            Answer::Transport { detail, .. } => return Check::fail(
-                id,
-                format!(
-                    "request to {messages_url} failed: {}",
-                    quote(redactor, &detail)
-                ),
-                "check the backend `url` (and that the server speaks https when the url says so)",
-            ),
+    let Probed { status, json, said } =
+        match probe_request(id, messages_url, backend, &body, client, redactor).await {
+            Ok(p) => p,
+            Err(failed) => return failed,
         };
-    let json: Option<Value> = serde_json::from_str(&text).ok();
-    let said = quote(
-        redactor,
-        &json
-            .as_ref()
-            .and_then(error_message)
-            .unwrap_or(text.clone()),
-    );
     let error_type = json
         .as_ref()
         .and_then(|j| j.pointer("/error/type"))

@@ -26,26 +26,11 @@ pub(super) async fn probe_responses(
 ) -> Check {
     let model = &backend.model;
     let body = json!({"model": model, "input": "ping", "max_output_tokens": 16, "store": false});
-    let (status, text) =
-        match post(client, responses_url, backend, &body).await {
-            Answer::Status { status, body, .. } => (status, body),
-            Answer::Transport { detail, .. } => return Check::fail(
-                id,
-                format!(
-                    "request to {responses_url} failed: {}",
-                    quote(redactor, &detail)
-                ),
-                "check the backend `url` (and that the server speaks https when the url says so)",
-            ),
+    let Probed { status, json, said } =
+        match probe_request(id, responses_url, backend, &body, client, redactor).await {
+            Ok(p) => p,
+            Err(failed) => return failed,
         };
-    let json: Option<Value> = serde_json::from_str(&text).ok();
-    let said = quote(
-        redactor,
-        &json
-            .as_ref()
-            .and_then(error_message)
-            .unwrap_or(text.clone()),
-    );
     match status {
         200..=299 if json.as_ref().and_then(|j| j.get("object")).and_then(Value::as_str) == Some("response") => {
             Check::ok(id, format!("OK — `{model}` answered at {responses_url} (Responses API, HTTP {status})"))
@@ -76,6 +61,39 @@ pub(super) async fn probe_responses(
             format!("{responses_url} answered HTTP {status}: {said}"),
             "the upstream reports an error; check its status, the url and the key",
         ),
+    }
+}
+
+/// A probe's answer: its status, its JSON (if any) and its error text, quoted and redacted.
+pub(super) struct Probed {
+    pub(super) status: u16,
+    pub(super) json: Option<Value>,
+    pub(super) said: String,
+}
+
+/// POSTs one probe request; a transport failure is already the failed check.
+pub(super) async fn probe_request(
+    id: &str,
+    url: &str,
+    backend: &Backend,
+    body: &Value,
+    client: &reqwest::Client,
+    redactor: &Redactor,
+) -> Result<Probed, Check> {
+    match post(client, url, backend, body).await {
+        Answer::Status { status, body, .. } => {
+            let json: Option<Value> = serde_json::from_str(&body).ok();
+            let said = quote(
+                redactor,
+                &json.as_ref().and_then(error_message).unwrap_or(body),
+            );
+            Ok(Probed { status, json, said })
+        }
+        Answer::Transport { detail, .. } => Err(Check::fail(
+            id,
+            format!("request to {url} failed: {}", quote(redactor, &detail)),
+            "check the backend `url` (and that the server speaks https when the url says so)",
+        )),
     }
 }
 
