@@ -243,6 +243,20 @@ async fn run_subscription_sdk(base_url: &str) -> Value {
 }
 
 #[cfg(unix)]
+/// Codex succeeded, its last message is `last_message`, and it wrote `file` in its workdir;
+/// returns the file's text.
+fn assert_turn_wrote(out: &CodexOutput, run: &CodexRun, file: &str, last_message: &str) -> String {
+    out.assert_success();
+    assert_eq!(
+        out.agent_messages().last().map(String::as_str),
+        Some(last_message),
+        "{}",
+        out.dump()
+    );
+    std::fs::read_to_string(run.workdir().join(file))
+        .unwrap_or_else(|e| panic!("{e}\n{}", out.dump()))
+}
+
 fn file_mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -266,15 +280,7 @@ async fn codex_with_a_placeholder_key_runs_a_tool_turn_over_http_through_a_respo
     let proxy = Proxy::start(responses_backend(&mock));
     let run = codex(&proxy);
     let out = run.exec("write http.txt").await;
-    out.assert_success();
-    assert_eq!(
-        out.agent_messages().last().map(String::as_str),
-        Some("The file is written."),
-        "{}",
-        out.dump()
-    );
-    let written = std::fs::read_to_string(run.workdir().join("http.txt"))
-        .unwrap_or_else(|e| panic!("{e}\n{}", out.dump()));
+    let written = assert_turn_wrote(&out, &run, "http.txt", "The file is written.");
     assert_eq!(written.trim(), "via-the-proxy");
 
     mock.assert_no_violations();
@@ -316,15 +322,7 @@ async fn codex_over_websocket_is_served_from_a_responses_backend_over_http() {
     let proxy = Proxy::start(responses_backend(&mock));
     let run = codex(&proxy).supports_websockets(true);
     let out = run.exec("add ws.txt and show it").await;
-    out.assert_success();
-    assert_eq!(
-        out.agent_messages().last().map(String::as_str),
-        Some("Patched and read over WebSocket."),
-        "{}",
-        out.dump()
-    );
-    let written = std::fs::read_to_string(run.workdir().join("ws.txt"))
-        .unwrap_or_else(|e| panic!("{e}\n{}", out.dump()));
+    let written = assert_turn_wrote(&out, &run, "ws.txt", "Patched and read over WebSocket.");
     assert_eq!(written, "written over websocket\n");
 
     mock.assert_no_violations();
@@ -473,15 +471,7 @@ async fn codex_completes_a_tool_turn_through_the_subscription() {
     let proxy = sub.proxy();
     let run = codex(&proxy);
     let out = run.exec("write sub.txt").await;
-    out.assert_success();
-    assert_eq!(
-        out.agent_messages().last().map(String::as_str),
-        Some("Written through the subscription."),
-        "{}",
-        out.dump()
-    );
-    let written = std::fs::read_to_string(run.workdir().join("sub.txt"))
-        .unwrap_or_else(|e| panic!("{e}\n{}", out.dump()));
+    let written = assert_turn_wrote(&out, &run, "sub.txt", "Written through the subscription.");
     assert_eq!(written.trim(), "via-subscription");
 
     sub.mock.assert_no_violations();
@@ -765,15 +755,12 @@ async fn codex_over_websocket_completes_a_tool_turn_through_the_subscription() {
     let proxy = sub.proxy();
     let run = codex(&proxy).supports_websockets(true);
     let out = run.exec("write ws-sub.txt").await;
-    out.assert_success();
-    assert_eq!(
-        out.agent_messages().last().map(String::as_str),
-        Some("Written over WebSocket through the subscription."),
-        "{}",
-        out.dump()
+    let written = assert_turn_wrote(
+        &out,
+        &run,
+        "ws-sub.txt",
+        "Written over WebSocket through the subscription.",
     );
-    let written = std::fs::read_to_string(run.workdir().join("ws-sub.txt"))
-        .unwrap_or_else(|e| panic!("{e}\n{}", out.dump()));
     assert_eq!(written.trim(), "ws-subscription");
     sub.mock.assert_no_violations();
     assert_only_proxy_reached(&sub.mock, &format!("Bearer {}", sub.login.access_token));
