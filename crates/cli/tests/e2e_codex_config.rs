@@ -59,6 +59,24 @@ async fn run_codex(
     (out.status.success(), text)
 }
 
+/// Runs `codex-config --write` for the proxy's config into `<home>/codex-home`.
+fn write_codex_config(proxy: &Proxy, home: &TempDir) {
+    let written = std::process::Command::new(env!("CARGO_BIN_EXE_codex-convert-proxy"))
+        .args(["codex-config", "--write", "--config"])
+        .arg(proxy.dir.join("config.json"))
+        .arg("--codex-home")
+        .arg(home.join("codex-home"))
+        .arg("--proxy-url")
+        .arg(proxy.url(""))
+        .output()
+        .unwrap();
+    assert!(
+        written.status.success(),
+        "{}",
+        String::from_utf8_lossy(&written.stderr)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codex_runs_unchanged_on_the_generated_config() {
     let main = MockUpstream::start(Strictness::default()).await;
@@ -78,20 +96,7 @@ async fn codex_runs_unchanged_on_the_generated_config() {
     let work = home.join("work");
     std::fs::create_dir_all(&work).unwrap();
 
-    let written = std::process::Command::new(env!("CARGO_BIN_EXE_codex-convert-proxy"))
-        .args(["codex-config", "--write", "--config"])
-        .arg(proxy.dir.join("config.json"))
-        .arg("--codex-home")
-        .arg(home.join("codex-home"))
-        .arg("--proxy-url")
-        .arg(proxy.url(""))
-        .output()
-        .unwrap();
-    assert!(
-        written.status.success(),
-        "{}",
-        String::from_utf8_lossy(&written.stderr)
-    );
+    write_codex_config(&proxy, &home);
     let toml = std::fs::read_to_string(home.join("codex-home").join("config.toml")).unwrap();
     assert!(toml.contains("wire_api = \"responses\""), "{toml}");
 
@@ -180,20 +185,7 @@ async fn generated_config_works_for_every_backend_kind() {
     std::fs::create_dir_all(home.join("home")).unwrap();
     let work = home.join("work");
     std::fs::create_dir_all(&work).unwrap();
-    let written = std::process::Command::new(env!("CARGO_BIN_EXE_codex-convert-proxy"))
-        .args(["codex-config", "--write", "--config"])
-        .arg(proxy.dir.join("config.json"))
-        .arg("--codex-home")
-        .arg(home.join("codex-home"))
-        .arg("--proxy-url")
-        .arg(proxy.url(""))
-        .output()
-        .unwrap();
-    assert!(
-        written.status.success(),
-        "{}",
-        String::from_utf8_lossy(&written.stderr)
-    );
+    write_codex_config(&proxy, &home);
     let profile = |name: &str| {
         std::fs::read_to_string(home.join("codex-home").join(format!("{name}.config.toml")))
             .unwrap()

@@ -15,7 +15,7 @@ use ccp_testkit::{
     SseScript,
 };
 use common::*;
-use futures_util::{SinkExt as _, StreamExt as _};
+use futures_util::SinkExt as _;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::Message;
@@ -680,31 +680,6 @@ async fn websocket_chain_sends_the_full_history_with_the_backend_key_only() {
     );
     assert_eq!(items[1]["call_id"], "call_1");
     upstream.assert_no_violations();
-}
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// Reads frames until a terminal event or an error frame.
-async fn read_ws_response(ws: &mut Ws) -> Vec<Value> {
-    let mut out = Vec::new();
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("frame in time");
-        let Some(Ok(Message::Text(t))) = msg else {
-            panic!("unexpected {msg:?}")
-        };
-        let v: Value = serde_json::from_str(&t).unwrap();
-        let kind = v["type"].as_str().unwrap_or_default().to_owned();
-        out.push(v);
-        if matches!(
-            kind.as_str(),
-            "response.completed" | "response.failed" | "response.incomplete" | "error"
-        ) {
-            return out;
-        }
-    }
 }
 
 #[test]

@@ -12,9 +12,6 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 async fn connect(app: &App) -> Ws {
     let url = format!("ws://{}/v1/responses", app.addr);
     let (ws, resp) = tokio_tungstenite::connect_async(url).await.unwrap();
@@ -24,28 +21,6 @@ async fn connect(app: &App) -> Ws {
 
 async fn send(ws: &mut Ws, v: Value) {
     ws.send(Message::Text(v.to_string().into())).await.unwrap();
-}
-
-/// Reads frames until a terminal event or an error frame.
-async fn read_response(ws: &mut Ws) -> Vec<Value> {
-    let mut out = Vec::new();
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("frame in time");
-        let Some(Ok(Message::Text(t))) = msg else {
-            panic!("unexpected {msg:?}")
-        };
-        let v: Value = serde_json::from_str(&t).unwrap();
-        let kind = v["type"].as_str().unwrap_or_default().to_owned();
-        out.push(v);
-        if matches!(
-            kind.as_str(),
-            "response.completed" | "response.failed" | "response.incomplete" | "error"
-        ) {
-            return out;
-        }
-    }
 }
 
 fn create(input: Value, previous: Option<&str>) -> Value {
@@ -71,7 +46,7 @@ async fn prewarm_then_chained_requests_rebuild_the_full_history() {
     let mut warm = create(dev, None);
     warm["generate"] = json!(false);
     send(&mut ws, warm).await;
-    let events = read_response(&mut ws).await;
+    let events = read_ws_response(&mut ws).await;
     let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(types, ["response.created", "response.completed"]);
     assert!(
@@ -87,7 +62,7 @@ async fn prewarm_then_chained_requests_rebuild_the_full_history() {
     );
     first["tools"] = tools.clone();
     send(&mut ws, first).await;
-    let events = read_response(&mut ws).await;
+    let events = read_ws_response(&mut ws).await;
     let done = events.last().unwrap();
     assert_eq!(done["type"], "response.completed");
     let seqs: Vec<u64> = events
@@ -104,7 +79,7 @@ async fn prewarm_then_chained_requests_rebuild_the_full_history() {
     );
     second["tools"] = tools;
     send(&mut ws, second).await;
-    let events = read_response(&mut ws).await;
+    let events = read_ws_response(&mut ws).await;
     assert_eq!(events.last().unwrap()["type"], "response.completed");
     upstream.assert_no_violations();
     let msgs = upstream.chat_requests()[1].body["messages"]
@@ -134,7 +109,7 @@ async fn unknown_previous_response_gets_previous_response_not_found() {
         ),
     )
     .await;
-    let events = read_response(&mut ws).await;
+    let events = read_ws_response(&mut ws).await;
     let err = &events[0];
     assert_eq!(err["type"], "error");
     assert_eq!(err["status"], 400);
@@ -150,7 +125,7 @@ async fn unknown_previous_response_gets_previous_response_not_found() {
     )
     .await;
     assert_eq!(
-        read_response(&mut ws).await.last().unwrap()["type"],
+        read_ws_response(&mut ws).await.last().unwrap()["type"],
         "response.completed"
     );
 }
@@ -170,7 +145,7 @@ async fn upstream_failure_mid_response_ends_with_response_failed() {
     let app = start(&single_backend_config(&upstream.url())).await;
     let mut ws = connect(&app).await;
     send(&mut ws, create(json!("hi"), None)).await;
-    let events = read_response(&mut ws).await;
+    let events = read_ws_response(&mut ws).await;
     let last = events.last().unwrap();
     assert_eq!(last["type"], "response.failed");
     assert_eq!(last["response"]["error"]["code"], "server_error");
@@ -179,7 +154,7 @@ async fn upstream_failure_mid_response_ends_with_response_failed() {
     let id = last["response"]["id"].as_str().unwrap().to_owned();
     send(&mut ws, create(json!([]), Some(&id))).await;
     assert_eq!(
-        read_response(&mut ws).await[0]["error"]["code"],
+        read_ws_response(&mut ws).await[0]["error"]["code"],
         "previous_response_not_found"
     );
 }
@@ -230,7 +205,7 @@ async fn fifty_concurrent_connections() {
         tasks.push(tokio::spawn(async move {
             let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
             send(&mut ws, create(json!("hi"), None)).await;
-            let events = read_response(&mut ws).await;
+            let events = read_ws_response(&mut ws).await;
             let last = events.last().unwrap().clone();
             assert_eq!(last["type"], "response.completed");
             last["response"]["output"][0]["content"][0]["text"]
@@ -262,7 +237,7 @@ async fn a_chat_style_frame_gets_an_error_naming_messages() {
     let mut ws = connect(&app).await;
     let frame = json!({"type": "response.create", "model": "m", "messages": [{"role": "user", "content": "hi"}]});
     send(&mut ws, frame).await;
-    let events = read_response(&mut ws).await;
+    let events = read_ws_response(&mut ws).await;
     let err = &events[0];
     assert_eq!(err["type"], "error");
     assert_eq!(err["status"], 400);
@@ -276,7 +251,7 @@ async fn a_chat_style_frame_gets_an_error_naming_messages() {
     // The connection stays usable.
     send(&mut ws, create(json!("hi"), None)).await;
     assert_eq!(
-        read_response(&mut ws).await.last().unwrap()["type"],
+        read_ws_response(&mut ws).await.last().unwrap()["type"],
         "response.completed"
     );
 }
@@ -301,7 +276,7 @@ async fn upgrades_under_a_prefix_reach_that_backend_and_are_counted() {
         assert_eq!(resp.status(), 101, "{path}");
         assert!(resp.headers().contains_key("x-request-id"), "{path}");
         send(&mut ws, create(json!("hi"), None)).await;
-        let events = read_response(&mut ws).await;
+        let events = read_ws_response(&mut ws).await;
         assert_eq!(
             events.last().unwrap()["type"],
             "response.completed",

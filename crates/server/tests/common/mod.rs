@@ -139,3 +139,32 @@ pub async fn post_json(url: &str, body: &Value, key: Option<&str>) -> reqwest::R
     }
     req.send().await.unwrap()
 }
+
+/// A WebSocket client connection to the app.
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Reads WebSocket frames until a terminal event or an error frame.
+pub async fn read_ws_response(ws: &mut Ws) -> Vec<Value> {
+    let mut out = Vec::new();
+    loop {
+        let msg = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            futures_util::StreamExt::next(ws),
+        )
+        .await
+        .expect("frame in time");
+        let Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) = msg else {
+            panic!("unexpected {msg:?}")
+        };
+        let v: Value = serde_json::from_str(&t).unwrap();
+        let kind = v["type"].as_str().unwrap_or_default().to_owned();
+        out.push(v);
+        if matches!(
+            kind.as_str(),
+            "response.completed" | "response.failed" | "response.incomplete" | "error"
+        ) {
+            return out;
+        }
+    }
+}
