@@ -103,6 +103,9 @@ pub struct ResponseRecord {
     pub output_items: Vec<ItemRecord>,
     pub usage: Option<Value>,
     pub status: String,
+    /// The whole Response object as the terminal event carried it (what GET returns); `None`
+    /// for rows written before v2.
+    pub response: Option<Value>,
 }
 
 /// List order of [`Store::list_input_items`] (OpenAI's `order`, default `desc`).
@@ -238,6 +241,11 @@ impl Store {
             .as_ref()
             .map(serde_json::to_string)
             .transpose()?;
+        let response = record
+            .response
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?;
         let mut item_json =
             Vec::with_capacity(record.input_items.len() + record.output_items.len());
         for (kind, item) in record
@@ -257,6 +265,7 @@ impl Store {
             input.len(),
             output.len(),
             usage.as_deref().map_or(0, str::len),
+            response.as_deref().map_or(0, str::len),
             record.status.len(),
         ]
         .iter()
@@ -271,10 +280,11 @@ impl Store {
             let insert_response = format!(
                 "INSERT INTO responses (id, owner, created_at, expires_at, model, \
                  previous_response_id, instructions, input_items, output_items, usage, status, \
-                 size_bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, {}, {}, {}, $11, $12)",
+                 size_bytes, response) VALUES ($1, $2, $3, $4, $5, $6, $7, {}, {}, {}, $11, $12, {})",
                 d.json_param(8),
                 d.json_param(9),
-                d.json_param(10)
+                d.json_param(10),
+                d.json_param(13)
             );
             let insert_item = format!(
                 "INSERT INTO items (response_id, position, id, owner, kind, json) \
@@ -295,6 +305,7 @@ impl Store {
                 .bind(&usage)
                 .bind(&record.status)
                 .bind(size)
+                .bind(&response)
                 .execute(&mut *tx)
                 .await?;
             for (position, (kind, id, json)) in item_json.iter().enumerate() {
@@ -318,11 +329,12 @@ impl Store {
         on_pool!(self, pool, d => {
             let sql = format!(
                 "SELECT id, owner, created_at, expires_at, model, previous_response_id, \
-                 instructions, {} AS input_items, {} AS output_items, {} AS usage, status \
-                 FROM responses WHERE owner = $1 AND id = $2",
+                 instructions, {} AS input_items, {} AS output_items, {} AS usage, status, \
+                 {} AS response FROM responses WHERE owner = $1 AND id = $2",
                 d.json_col("input_items"),
                 d.json_col("output_items"),
-                d.json_col("usage")
+                d.json_col("usage"),
+                d.json_col("response")
             );
             let Some(row) = sqlx::query(&sql).bind(owner).bind(id).fetch_optional(pool).await?
             else {
@@ -331,6 +343,7 @@ impl Store {
             let input: String = row.try_get("input_items")?;
             let output: String = row.try_get("output_items")?;
             let usage: Option<String> = row.try_get("usage")?;
+            let response: Option<String> = row.try_get("response")?;
             Ok(Some(ResponseRecord {
                 id: row.try_get("id")?,
                 owner: row.try_get("owner")?,
@@ -343,6 +356,7 @@ impl Store {
                 output_items: items_from_json(&output)?,
                 usage: usage.as_deref().map(serde_json::from_str).transpose()?,
                 status: row.try_get("status")?,
+                response: response.as_deref().map(serde_json::from_str).transpose()?,
             }))
         })
     }
@@ -487,6 +501,72 @@ impl Store {
             .await?;
             tx.commit().await?;
             Ok(done.rows_affected())
+        })
+    }
+
+    /// Removes the oldest responses (of any owner) until what is stored is at most `max_bytes`;
+    /// returns how many went. Rows are removed in batches of at most 500 per transaction, so a
+    /// large eviction never holds the database for long.
+    pub async fn evict_to(&self, max_bytes: u64) -> Result<u64> {
+        let limit = i64::try_from(max_bytes).unwrap_or(i64::MAX);
+        let mut removed = 0u64;
+        loop {
+            let total = i64::try_from(self.size_bytes().await?).unwrap_or(i64::MAX);
+            if total <= limit {
+                return Ok(removed);
+            }
+            let excess = total - limit;
+            let batch = on_pool!(self, pool, _d => {
+                // The oldest rows whose running size first covers the excess (at most 500).
+                let rows = sqlx::query(
+                    "SELECT id, size_bytes FROM responses ORDER BY created_at, id LIMIT 500",
+                )
+                .fetch_all(pool)
+                .await?;
+                let mut ids = Vec::new();
+                let mut freed = 0i64;
+                for row in &rows {
+                    if freed >= excess {
+                        break;
+                    }
+                    ids.push(row.try_get::<String, _>("id")?);
+                    freed += row.try_get::<i64, _>("size_bytes")?;
+                }
+                let mut tx = pool.begin().await?;
+                for id in &ids {
+                    sqlx::query("DELETE FROM items WHERE response_id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM responses WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                ids.len() as u64
+            });
+            if batch == 0 {
+                return Ok(removed);
+            }
+            removed += batch;
+        }
+    }
+
+    /// The setting `name`, written as `init` first when absent. Every replica sharing the
+    /// database gets the same value, whoever wrote it first.
+    pub async fn setting_or_init(&self, name: &str, init: &str) -> Result<String> {
+        on_pool!(self, pool, _d => {
+            sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+                .bind(name)
+                .bind(init)
+                .execute(pool)
+                .await?;
+            let value: String = sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+                .bind(name)
+                .fetch_one(pool)
+                .await?;
+            Ok(value)
         })
     }
 

@@ -90,6 +90,8 @@ both!(
     input_items_pagination,
     purge_expired,
     concurrent_puts_all_land,
+    evict_to_a_size_bound,
+    settings_are_written_once,
 );
 
 fn item(id: &str, text: &str) -> ItemRecord {
@@ -117,6 +119,7 @@ fn record(id: &str, owner: &str, inputs: usize) -> ResponseRecord {
         }],
         usage: Some(json!({"input_tokens": 12, "output_tokens": 3, "total_tokens": 15})),
         status: "completed".to_owned(),
+        response: Some(json!({"id": id, "object": "response", "status": "completed", "output": []})),
     }
 }
 
@@ -135,7 +138,7 @@ async fn migrations_from_empty(store: Store) {
                 .unwrap()
         }
     };
-    assert_eq!(versions, vec![1]);
+    assert_eq!(versions, vec![1, 2]);
     assert_eq!(store.size_bytes().await.unwrap(), 0);
     assert_eq!(store.get_response("a", "resp_x").await.unwrap(), None);
     assert_eq!(store.purge_expired(i64::MAX).await.unwrap(), 0);
@@ -434,6 +437,117 @@ async fn postgres_open_by_url() {
         .await
         .unwrap();
         assert_eq!(tables, 3);
+        store.close().await;
+    })
+    .catch_unwind()
+    .await;
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn evict_to_a_size_bound(store: Store) {
+    for n in 0..20 {
+        let mut r = record(&format!("resp_e{n:02}"), "alice", 3);
+        r.created_at = 1_000 + n;
+        store.put_response(&r).await.unwrap();
+    }
+    let total = store.size_bytes().await.unwrap();
+    let one = total / 20;
+    assert_eq!(store.evict_to(total).await.unwrap(), 0);
+    // Room for about five: the oldest go first, the newest stay.
+    let removed = store.evict_to(one * 5 + one / 2).await.unwrap();
+    assert_eq!(removed, 15);
+    assert!(store.size_bytes().await.unwrap() <= one * 5 + one / 2);
+    assert_eq!(store.get_response("alice", "resp_e14").await.unwrap(), None);
+    assert_eq!(store.get_item("alice", "resp_e14_in0").await.unwrap(), None);
+    assert!(store.get_response("alice", "resp_e15").await.unwrap().is_some());
+    assert_eq!(store.evict_to(0).await.unwrap(), 5);
+    assert_eq!(store.size_bytes().await.unwrap(), 0);
+}
+
+async fn settings_are_written_once(store: Store) {
+    assert_eq!(store.setting_or_init("secret", "first").await.unwrap(), "first");
+    assert_eq!(store.setting_or_init("secret", "second").await.unwrap(), "first");
+    assert_eq!(store.setting_or_init("other", "x").await.unwrap(), "x");
+}
+
+/// A temporary directory holding only the first migration of `dialect`, to build a v1 database.
+fn v1_migrations(dialect: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(dialect)
+        .join("0001_responses.sql");
+    std::fs::copy(&src, dir.path().join("0001_responses.sql")).unwrap();
+    dir
+}
+
+const V1_INSERT: &str = "INSERT INTO responses (id, owner, created_at, expires_at, model, \
+    previous_response_id, instructions, input_items, output_items, usage, status, size_bytes) \
+    VALUES ('resp_v1', 'alice', 1000, NULL, 'm', NULL, NULL, '[]', '[]', NULL, 'completed', 10)";
+
+/// A database written by v1 of the schema opens under the current version: the migration adds
+/// what is new and the old row still reads (without the v2 `response` column's value).
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_upgrade_from_v1() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(ccp_store::SQLITE_FILE);
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&file)
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let v1 = v1_migrations("sqlite");
+    sqlx::migrate::Migrator::new(v1.path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    sqlx::query(V1_INSERT).execute(&pool).await.unwrap();
+    pool.close().await;
+
+    let store = Store::open(dir.path().to_str().unwrap()).await.unwrap();
+    let old = store.get_response("alice", "resp_v1").await.unwrap().unwrap();
+    assert_eq!((old.status.as_str(), old.response), ("completed", None));
+    assert_eq!(store.setting_or_init("k", "v").await.unwrap(), "v");
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_upgrade_from_v1() {
+    let url = pg_url();
+    let mut admin = PgConnection::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {url} is unreachable ({e})"));
+    let schema = format!("ccp_test_{:016x}", fastrand::u64(..));
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let options = PgConnectOptions::from_str(&url)
+        .unwrap()
+        .options([("search_path", schema.as_str())]);
+    let outcome = AssertUnwindSafe(async {
+        let pool = sqlx::PgPool::connect_with(options.clone()).await.unwrap();
+        let v1 = v1_migrations("postgres");
+        sqlx::migrate::Migrator::new(v1.path())
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        sqlx::query(V1_INSERT).execute(&pool).await.unwrap();
+        pool.close().await;
+
+        let store = Store::open_postgres(options).await.unwrap();
+        let old = store.get_response("alice", "resp_v1").await.unwrap().unwrap();
+        assert_eq!((old.status.as_str(), old.response), ("completed", None));
+        assert_eq!(store.setting_or_init("k", "v").await.unwrap(), "v");
         store.close().await;
     })
     .catch_unwind()
