@@ -385,6 +385,15 @@ impl Gateway {
     ) -> Result<Recorder, GatewayError> {
         use ccp_types::responses::{Input, InputItem};
         let request = &prepared.request;
+        if request.conversation.as_ref().is_some_and(|c| !c.is_null()) {
+            return Err(GatewayError::BadRequest {
+                param: Some("conversation".into()),
+                message: "`conversation` (the Conversations API) is not supported by this proxy; \
+                          chain turns with `previous_response_id` instead, or send the whole \
+                          conversation as `input`"
+                    .into(),
+            });
+        }
         let store = request.store.unwrap_or(true) && self.state.store().is_some();
         let include_encrypted = includes(request.include.as_ref(), "reasoning.encrypted_content");
         let previous = request.previous_response_id.clone();

@@ -48,6 +48,9 @@ pub struct ResponsesRequest {
     /// the converters.
     #[serde(default)]
     pub include: Option<Value>,
+    /// `conversation` (the Conversations API): not served; read only to refuse it clearly.
+    #[serde(default)]
+    pub conversation: Option<Value>,
     /// Stop sequences (not a Responses field, but generic clients send it).
     #[serde(default)]
     pub stop: Option<Value>,

@@ -242,6 +242,24 @@ impl ResponseState {
         Ok(json!({"id": id, "object": "response", "deleted": true}))
     }
 
+    /// `POST /v1/responses/{id}/cancel`: only background responses can be cancelled, and this
+    /// proxy runs none, so a stored response gets a 400 saying so (an unknown one, 404).
+    pub async fn cancel(&self, owner: &str, id: &str) -> Result<Value, GatewayError> {
+        check_id(id)?;
+        if self.record(owner, id).await?.is_none() {
+            return Err(not_found(id));
+        }
+        Err(GatewayError::State {
+            status: 400,
+            code: "not_background",
+            param: None,
+            message: format!(
+                "Response '{id}' cannot be cancelled: only background responses can be, and this \
+                 proxy answers every response in the foreground (it has already finished)."
+            ),
+        })
+    }
+
     /// `GET /v1/responses/{id}/input_items`: OpenAI's list shape.
     pub async fn input_items(
         &self,

@@ -39,7 +39,7 @@ pub const HEALTH_PATHS: &[&str] = &["/health", "/v1/health"];
 /// The ingress routes relative to one prefix; `owns(path)` says whether this prefix is the one
 /// the gateway routes `path` by (a longer prefix may claim some of them).
 pub fn router(state: &AppState, owns: &dyn Fn(&str) -> bool) -> Router<AppState> {
-    let table: [(&[&str], MethodRouter<AppState>); 6] = [
+    let table: [(&[&str], MethodRouter<AppState>); 7] = [
         (RESPONSES_PATHS, responses_http::methods(state)),
         (
             responses_state::RESPONSE_PATHS,
@@ -48,6 +48,10 @@ pub fn router(state: &AppState, owns: &dyn Fn(&str) -> bool) -> Router<AppState>
         (
             responses_state::INPUT_ITEMS_PATHS,
             responses_state::input_items_methods(state),
+        ),
+        (
+            responses_state::CANCEL_PATHS,
+            responses_state::cancel_methods(state),
         ),
         (CHAT_PATHS, chat_completions::methods(state)),
         (MODELS_PATHS, models::methods(state)),

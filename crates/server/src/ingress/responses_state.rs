@@ -1,5 +1,5 @@
-//! The stored-response endpoints (issue 13): `GET` and `DELETE /v1/responses/{id}` and
-//! `GET /v1/responses/{id}/input_items` (also under `/responses/…` and a backend prefix), behind
+//! The stored-response endpoints (issue 13): `GET` and `DELETE /v1/responses/{id}`,
+//! `GET /v1/responses/{id}/input_items` and `POST /v1/responses/{id}/cancel` (also under `/responses/…` and a backend prefix), behind
 //! client authentication. Each answers for the caller's identity only: another identity's
 //! response is "not found" (404), exactly like an unknown one.
 //!
@@ -22,6 +22,8 @@ use crate::{error_response, json_response, AppState};
 
 /// Paths of one stored response, relative to a backend prefix (or the root).
 pub const RESPONSE_PATHS: &[&str] = &["/v1/responses/{id}", "/responses/{id}"];
+/// Paths of its cancellation.
+pub const CANCEL_PATHS: &[&str] = &["/v1/responses/{id}/cancel", "/responses/{id}/cancel"];
 /// Paths of its input items.
 pub const INPUT_ITEMS_PATHS: &[&str] = &[
     "/v1/responses/{id}/input_items",
@@ -34,6 +36,24 @@ pub fn response_methods(state: &AppState) -> MethodRouter<AppState> {
         .delete(delete)
         .fallback(fallback::not_supported)
         .layer(from_fn_with_state(state.clone(), auth::require_client_key))
+}
+
+/// `POST` of its cancellation.
+pub fn cancel_methods(state: &AppState) -> MethodRouter<AppState> {
+    axum::routing::post(cancel)
+        .fallback(fallback::not_supported)
+        .layer(from_fn_with_state(state.clone(), auth::require_client_key))
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    Extension(identity): Extension<ClientIdentity>,
+    Path(id): Path<String>,
+) -> Response {
+    match state.gateway.state().cancel(&identity.id, &id).await {
+        Ok(body) => json_response(StatusCode::OK, &body),
+        Err(e) => error_response(&e),
+    }
 }
 
 /// `GET` of its input items.
