@@ -26,6 +26,8 @@ const CALL_ID: &str = "call_paris";
 const CALL_ARGS: &str = r#"{"city":"Paris"}"#;
 const SECOND_REASONING: &str = "The tool says sunny and 21 degrees.";
 const FINAL_TEXT: &str = "It is sunny in Paris, 21 degrees.";
+/// The API key `vercel_tools.mjs` sends.
+const SDK_KEY: &str = "sk-client-vercel-test";
 
 /// How the SDK is asked to keep state between steps.
 #[derive(Clone, Copy, PartialEq)]
@@ -148,6 +150,20 @@ async fn tool_loop(store: Store, call: Call) -> Value {
     let stream = call == Call::Stream;
     assert!(requests.iter().all(|r| r.body["stream"] == stream));
     assert_upstream_saw_the_history(&requests[1].body);
+
+    // Stored unless the SDK said `store: false`.
+    let expected = if store == Store::Default { 200 } else { 404 };
+    for step in steps {
+        let id = step["response_id"].as_str().unwrap();
+        let status = reqwest::Client::new()
+            .get(proxy.url(&format!("/v1/responses/{id}")))
+            .bearer_auth(SDK_KEY)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status.as_u16(), expected, "GET {id}");
+    }
     report
 }
 

@@ -35,6 +35,7 @@ const recordingFetch = (url, init) => {
 process.on("exit", (code) => {
   if (code !== 0) console.error(`requests the SDK sent:\n${JSON.stringify(sent, null, 2)}`);
 });
+// e2e_vercel.rs reads the stored responses back with the same key (SDK_KEY).
 const openai = createOpenAI({ baseURL, apiKey: "sk-client-vercel-test", fetch: recordingFetch });
 const toolCalls = [];
 const weather = tool({
