@@ -1,7 +1,9 @@
 //! Writes the request bodies the benchmark sends, so every tool (the driver, wrk, the peer)
 //! sends the same bytes.
 //!
-//! * `small-json.json`: `{"model","input":"Say hello"}`; `small-sse.json`: the same, streamed.
+//! * `small-json.json`: `{"model","input":"Say hello","store":false}` (stateless, as Codex
+//!   sends it); `small-sse.json`: the same, streamed. `small-stored-json.json`: without
+//!   `store`, so the proxy stores each response (the default), for the store's write cost.
 //! * `codex-json.json`: a real Codex request (a fixture's `body`) with the hosted tools removed
 //!   (they cannot go to a Chat Completions upstream), the model set to the bench model, not
 //!   streamed. `codex-sse.json`: the same, streamed.
@@ -34,7 +36,8 @@ pub struct PrepareArgs {
 
 pub fn prepare(args: &PrepareArgs) -> Result<Value, BoxError> {
     std::fs::create_dir_all(&args.out_dir)?;
-    let small = json!({"model": args.model, "input": "Say hello"});
+    let stored = json!({"model": args.model, "input": "Say hello"});
+    let small = json!({"model": args.model, "input": "Say hello", "store": false});
     let mut small_sse = small.clone();
     small_sse["stream"] = Value::Bool(true);
     let mut small_ws = small.clone();
@@ -50,6 +53,7 @@ pub fn prepare(args: &PrepareArgs) -> Result<Value, BoxError> {
     let mut sizes = serde_json::Map::new();
     for (name, body) in [
         ("small-json.json", &small),
+        ("small-stored-json.json", &stored),
         ("small-sse.json", &small_sse),
         ("small-ws.json", &small_ws),
         ("codex-json.json", &codex),

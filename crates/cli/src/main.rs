@@ -128,7 +128,7 @@ pub(crate) fn runtime(workers: Option<usize>) -> Result<tokio::runtime::Runtime,
 async fn run(config: ccp_gateway::config::Config) -> ExitCode {
     let listen = config.listen;
     let grace = config.shutdown_grace;
-    let gateway = match ccp_gateway::Gateway::new(config) {
+    let gateway = match ccp_gateway::Gateway::open(config).await {
         Ok(g) => Arc::new(g),
         Err(e) => {
             tracing::error!(error = %e, "could not start");

@@ -181,6 +181,14 @@ fn human(
     for b in prefixed {
         let _ = writeln!(out, "  {:url_w$}  backend `{}`", b.base_url, b.name);
     }
+    let storage = &config.storage;
+    let _ = writeln!(
+        out,
+        "Store: {} (stored responses kept {} days, at most {} MiB)",
+        storage.display_location(),
+        storage.response_ttl_days,
+        storage.max_bytes / (1024 * 1024)
+    );
     out
 }
 

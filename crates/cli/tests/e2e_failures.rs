@@ -224,6 +224,7 @@ fn non_loopback_listen_without_client_keys_refuses_to_start() {
     let config = json!({
         "listen": "0.0.0.0:0",
         "log_dir": dir.join("logs").to_string_lossy(),
+        "data_dir": dir.join("data").to_string_lossy(),
         "backends": [{"name": "mock", "protocol": "mock", "model": "m", "match_rules": {"default": true}}]
     });
     let path = dir.join("config.json");

@@ -64,6 +64,16 @@ pub enum GatewayError {
         /// Unix seconds when the limit resets, when known.
         resets_at: Option<u64>,
     },
+    /// A request about stored state that cannot be served: an unknown, foreign or expired
+    /// response or item id, a tampered `encrypted_content` (OpenAI's shapes: `code` such as
+    /// `previous_response_not_found`, the message naming the id).
+    #[error("{message}")]
+    State {
+        status: u16,
+        code: &'static str,
+        param: Option<String>,
+        message: String,
+    },
     /// A bug or an unexpected condition inside the proxy.
     #[error("{0}")]
     Internal(String),
@@ -79,6 +89,7 @@ impl GatewayError {
             GatewayError::NotFound(_) | GatewayError::ModelNotFound { .. } => 404,
             GatewayError::Upstream { status, .. } => *status,
             GatewayError::UsageLimit { .. } => 429,
+            GatewayError::State { status, .. } => *status,
             GatewayError::Internal(_) => 500,
         }
     }
@@ -89,6 +100,7 @@ impl GatewayError {
             GatewayError::BadRequest { .. }
             | GatewayError::PayloadTooLarge { .. }
             | GatewayError::NotFound(_)
+            | GatewayError::State { .. }
             | GatewayError::ModelNotFound { .. } => "invalid_request_error",
             GatewayError::Unauthorized(_) => "authentication_error",
             GatewayError::Upstream { code, status, .. } => match code.as_str() {
@@ -113,6 +125,7 @@ impl GatewayError {
             GatewayError::ModelNotFound { .. } => "model_not_found",
             GatewayError::Upstream { code, .. } => code,
             GatewayError::UsageLimit { kind, .. } => kind,
+            GatewayError::State { code, .. } => code,
             GatewayError::Internal(_) => "server_error",
         }
     }
@@ -127,6 +140,7 @@ impl GatewayError {
             GatewayError::ModelNotFound { .. } => "model_not_found",
             GatewayError::Upstream { .. } => "upstream",
             GatewayError::UsageLimit { .. } => "usage_limit",
+            GatewayError::State { .. } => "state",
             GatewayError::Internal(_) => "internal",
         }
     }
@@ -152,7 +166,8 @@ impl GatewayError {
     /// `{"error": {"message", "type", "code", "param"}}`.
     pub fn body(&self) -> Value {
         let param = match self {
-            GatewayError::BadRequest { param: Some(p), .. } => Value::String(p.clone()),
+            GatewayError::BadRequest { param: Some(p), .. }
+            | GatewayError::State { param: Some(p), .. } => Value::String(p.clone()),
             GatewayError::ModelNotFound { .. } => Value::String("model".into()),
             _ => Value::Null,
         };

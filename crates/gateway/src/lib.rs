@@ -1,6 +1,7 @@
 //! The request pipeline between the HTTP edge and the upstreams: config and routing, the
 //! pipeline (`pipeline`), every upstream kind behind one seam (`upstream`: chat, responses,
-//! codex, mock), the Codex login (`codex_auth`), error mapping and the access log.
+//! codex, mock), the Codex login (`codex_auth`), Responses state (`state`: the store behind
+//! `previous_response_id` and the stored-response endpoints), error mapping and the access log.
 //!
 //! Invariants: every stream handed to the edge ends with exactly one terminal event
 //! (`response.completed` or `response.failed`); no upstream key ever appears in an error, a log
@@ -14,6 +15,7 @@ pub mod identity;
 pub mod pipeline;
 pub mod redact;
 pub mod routing;
+pub mod state;
 pub mod upstream;
 
 pub use error::GatewayError;

@@ -24,6 +24,8 @@ use crate::config::Config;
 use crate::error::GatewayError;
 use crate::redact::Redactor;
 use crate::routing::Router;
+use crate::state::record::{assign_ids, Recorder};
+use crate::state::{resolve, ResponseState};
 use crate::upstream::stream::FailureMapper;
 use crate::upstream::{Call, ChatCall, Upstream};
 
@@ -149,10 +151,12 @@ pub struct Gateway {
     /// backend's name, URL and profile each time.
     mappers: Vec<Arc<FailureMapper>>,
     redactor: Redactor,
+    /// Stored responses and the reasoning sealer (`crate::state`).
+    state: Arc<ResponseState>,
 }
 
 impl Gateway {
-    /// Builds the upstream of every backend.
+    /// Builds the upstream of every backend, with no store (see [`Gateway::with_state`]).
     pub fn new(config: Config) -> Result<Self, GatewayError> {
         let mut upstreams = Vec::with_capacity(config.backends.len());
         for b in &config.backends {
@@ -176,13 +180,37 @@ impl Gateway {
                 })
             })
             .collect();
+        let state = Arc::new(ResponseState::without_store()?);
         Ok(Gateway {
             config: Arc::new(config),
             router,
             upstreams,
             mappers,
             redactor,
+            state,
         })
+    }
+
+    /// The gateway with `config`'s store opened (created and migrated on first start) and its
+    /// retention running in the background.
+    pub async fn open(config: Config) -> Result<Self, GatewayError> {
+        let state = ResponseState::open(&config.storage)
+            .await
+            .map_err(GatewayError::Internal)?;
+        Ok(Gateway::new(config)?.with_state(state))
+    }
+
+    /// Uses `state` for stored responses (and starts its background retention).
+    pub fn with_state(mut self, state: ResponseState) -> Self {
+        let state = Arc::new(state);
+        state.spawn_retention();
+        self.state = state;
+        self
+    }
+
+    /// Stored responses.
+    pub fn state(&self) -> &ResponseState {
+        &self.state
     }
 
     /// The loaded configuration.
@@ -324,6 +352,125 @@ impl Gateway {
         Ok(route)
     }
 
+    /// Runs a Responses request for `owner` with its state: `previous_response_id` and
+    /// `item_reference`s resolved from the store, sealed reasoning opened, then
+    /// [`Gateway::execute`], then the answer sealed and (with `store`, default true) recorded.
+    pub async fn respond(
+        &self,
+        owner: &str,
+        mut prepared: PreparedRequest,
+    ) -> Result<GatewayResponse, GatewayError> {
+        let recorder = self.resolve_state(owner, &mut prepared).await?;
+        let mut response = self.execute(prepared).await?;
+        response.body = match response.body {
+            ResponseBody::Stream(events) => ResponseBody::Stream(recorder.wrap(events)),
+            ResponseBody::Json(mut resp) => {
+                recorder.finish_json(&mut resp).await;
+                ResponseBody::Json(resp)
+            }
+            ResponseBody::RawJson(bytes) => {
+                recorder.finish_raw(&bytes).await;
+                ResponseBody::RawJson(bytes)
+            }
+        };
+        Ok(response)
+    }
+
+    /// The input side of [`Gateway::respond`]: rewrites `prepared` (typed request and client
+    /// body) when the store is involved, and returns the recorder for the answer.
+    async fn resolve_state(
+        &self,
+        owner: &str,
+        prepared: &mut PreparedRequest,
+    ) -> Result<Recorder, GatewayError> {
+        use ccp_types::responses::{Input, InputItem};
+        let request = &prepared.request;
+        let store = request.store.unwrap_or(true) && self.state.store().is_some();
+        let include_encrypted = includes(request.include.as_ref(), "reasoning.encrypted_content");
+        let previous = request.previous_response_id.clone();
+        let typed_refs = match &request.input {
+            Input::Items(items) => items.iter().any(|i| match i {
+                InputItem::Other { item_type } => item_type == "item_reference",
+                InputItem::Reasoning(r) => {
+                    r.id.is_some()
+                        && r.summary.is_empty()
+                        && r.content.as_ref().is_none_or(Vec::is_empty)
+                        && r.encrypted_content.as_deref().is_none_or(str::is_empty)
+                }
+                _ => false,
+            }),
+            Input::Text(_) => false,
+        };
+        let mut recorder = Recorder {
+            state: self.state.clone(),
+            owner: owner.to_owned(),
+            store,
+            include_encrypted,
+            previous_response_id: previous.clone(),
+            instructions: request.instructions.clone(),
+            own_items: Vec::new(),
+            sealed: Default::default(),
+        };
+        let sealed_in_raw_body = match &prepared.body {
+            ClientBody::Bytes(b) => memchr::memmem::find(b, b"ccp:v2:").is_some(),
+            ClientBody::Frame(_) => false,
+        };
+        let passthrough = self.upstreams[prepared.backend].forwards_client_body();
+        let rewrite = previous.is_some() || typed_refs || (passthrough && sealed_in_raw_body);
+        if !rewrite && !store {
+            // Codex's path: no JSON round trip, sealed reasoning opened on the typed items.
+            if let Input::Items(items) = &mut prepared.request.input {
+                resolve::unseal_typed(&self.state.sealer, items)?;
+            }
+            return Ok(recorder);
+        }
+        let mut body = match &prepared.body {
+            ClientBody::Bytes(b) => match serde_json::from_slice::<serde_json::Value>(b) {
+                Ok(serde_json::Value::Object(map)) => map,
+                _ => serde_json::Map::new(),
+            },
+            ClientBody::Frame(map) => map.clone(),
+        };
+        let mut own = resolve::input_items(body.get("input"));
+        if typed_refs {
+            resolve::resolve_references(self.state.store(), owner, &mut own).await?;
+        }
+        let mut full = Vec::new();
+        if let Some(previous) = &previous {
+            let Some(st) = self.state.store() else {
+                return Err(resolve::previous_not_found(previous));
+            };
+            let (context, last_output) = resolve::chain_context(st, owner, previous).await?;
+            resolve::check_pending_calls(&last_output, &context, &own)?;
+            full = context;
+        }
+        assign_ids(&mut own);
+        recorder.own_items = own.clone();
+        if !rewrite {
+            if let Input::Items(items) = &mut prepared.request.input {
+                resolve::unseal_typed(&self.state.sealer, items)?;
+            }
+            return Ok(recorder);
+        }
+        let offset = full.len();
+        full.extend(own);
+        resolve::unseal_items(&self.state.sealer, &mut full, offset)?;
+        let mut typed = Vec::with_capacity(full.len());
+        for (i, item) in full.iter().enumerate() {
+            typed.push(InputItem::from_value(item.clone()).map_err(|e| {
+                GatewayError::BadRequest {
+                    param: Some("input".into()),
+                    message: format!("invalid stored or referenced item (input[{i}]{e})"),
+                }
+            })?);
+        }
+        prepared.request.input = Input::Items(typed);
+        body.insert("input".into(), serde_json::Value::Array(full));
+        body.remove("previous_response_id");
+        prepared.body = ClientBody::Frame(body);
+        Ok(recorder)
+    }
+
     /// Runs a prepared request on its backend's upstream.
     pub async fn execute(
         &self,
@@ -399,6 +546,15 @@ impl Gateway {
     }
 }
 
+/// Whether `include` (an array of strings, or one string) names `what`.
+fn includes(include: Option<&serde_json::Value>, what: &str) -> bool {
+    match include {
+        Some(serde_json::Value::Array(items)) => items.iter().any(|i| i.as_str() == Some(what)),
+        Some(serde_json::Value::String(s)) => s.split(',').any(|p| p.trim() == what),
+        _ => false,
+    }
+}
+
 /// Every secret value in the config (upstream and client keys), for redaction.
 pub fn secret_values(config: &Config) -> Vec<String> {
     let upstream = config
@@ -406,7 +562,8 @@ pub fn secret_values(config: &Config) -> Vec<String> {
         .iter()
         .filter_map(|b| b.api_key.as_ref().map(|k| k.expose().to_owned()));
     let client = config.client_keys.iter().map(|k| k.expose().to_owned());
-    upstream.chain(client).collect()
+    let storage = config.storage.password();
+    upstream.chain(client).chain(storage).collect()
 }
 
 /// The configured client keys.

@@ -9,7 +9,7 @@
 mod common;
 
 use ccp_testkit::anthropic_upstream::AnthropicUsage;
-use ccp_testkit::{AnthropicReply, AnthropicScript, AnthropicUpstream, Rule};
+use ccp_testkit::{AnthropicReply, AnthropicScript, AnthropicUpstream};
 use common::*;
 use serde_json::{json, Value};
 
@@ -112,7 +112,7 @@ async fn thinking_tool_loop_replays_the_signed_block_byte_identical() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_altered_signature_is_refused_by_the_strict_mock_and_reaches_codex_as_invalid_prompt() {
+async fn an_altered_thinking_blob_is_refused_by_the_proxy_before_the_upstream() {
     let upstream = AnthropicUpstream::start(UPSTREAM_KEY).await;
     let app = start(&config(&upstream.url())).await;
     upstream.push(
@@ -130,16 +130,27 @@ async fn an_altered_signature_is_refused_by_the_strict_mock_and_reaches_codex_as
         .clone();
     let mut reasoning = output[0].clone();
     let blob = reasoning["encrypted_content"].as_str().unwrap();
-    assert!(blob.starts_with("ccp:anthropic:v1:"), "{blob}");
-    reasoning["encrypted_content"] = json!(blob.replace("sig-original", "sig-tampered"));
+    // Sealed: the signature is not readable, so it cannot be edited in place…
+    assert!(blob.starts_with("ccp:v2:"), "{blob}");
+    assert!(!blob.contains("sig-original"), "{blob}");
+    // …and any change to the blob is refused by the proxy, naming the item.
+    let mut bytes = blob.as_bytes().to_vec();
+    let at = bytes.len() / 2;
+    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+    reasoning["encrypted_content"] = json!(String::from_utf8(bytes).unwrap());
     let second = json!({"model": "claude", "stream": true, "tools": tools(),
         "reasoning": {"effort": "low"}, "input": [user("where am I"), reasoning, output[1],
         {"type": "function_call_output", "call_id": "toolu_9", "output": "/"}]});
-    let (status, _, sse) = post(&app, &second).await;
-    assert_eq!(status, 200);
-    let response = terminal(&sse);
-    assert_eq!(response["error"]["code"], "invalid_prompt", "{sse}");
-    assert_eq!(upstream.violation_rules(), vec![Rule::ThinkingReplay]);
+    let (status, _, text) = post(&app, &second).await;
+    assert_eq!(status, 400, "{text}");
+    let err: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(err["error"]["code"], "invalid_encrypted_content");
+    assert_eq!(err["error"]["param"], "input[1].encrypted_content");
+    assert_eq!(
+        upstream.requests().len(),
+        1,
+        "the upstream never saw the altered turn"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,9 +22,20 @@ fn config(url: &str, provider: &str) -> String {
     )
 }
 
-/// A tool loop's second request: the user's image, the model's redacted thinking and call, the
-/// call's output.
-fn request() -> Value {
+/// A tool loop's second request: the user's image, the model's redacted thinking (as the proxy
+/// hands it out: sealed by `app`) and call, the call's output.
+fn request(app: &App) -> Value {
+    let blob = app
+        .gateway
+        .state()
+        .sealer()
+        .seal(&ccp_gateway::state::seal::Sealed {
+            inner: Some(
+                "ccp:anthropic:v1:[{\"type\":\"redacted_thinking\",\"data\":\"opaque\"}]".into(),
+            ),
+            text: None,
+        })
+        .unwrap();
     json!({"model": "client-model", "stream": false, "temperature": 0,
     "instructions": "Be brief.",
     "tools": [{"type": "function", "name": "exec_command", "description": "run",
@@ -34,7 +45,7 @@ fn request() -> Value {
             {"type": "input_text", "text": "what is in this picture?"},
             {"type": "input_image", "image_url": PNG}]},
         {"type": "reasoning", "id": "rs_1", "summary": [],
-            "encrypted_content": "ccp:anthropic:v1:[{\"type\":\"redacted_thinking\",\"data\":\"opaque\"}]"},
+            "encrypted_content": blob},
         {"type": "function_call", "call_id": "toolu_1", "name": "exec_command",
             "arguments": "{\"cmd\":\"ls\"}"},
         {"type": "function_call_output", "call_id": "toolu_1", "output": "a.txt"}
@@ -47,7 +58,7 @@ async fn through(provider: &str, rules: CompatRules) -> (AnthropicUpstream, Valu
     let upstream = AnthropicUpstream::start_compat(UPSTREAM_KEY, rules).await;
     upstream.push(AnthropicScript::text("A cat."));
     let app = start(&config(&upstream.url(), provider)).await;
-    let resp = post_json(&app.url("/v1/responses"), &request(), Some(CLIENT_KEY)).await;
+    let resp = post_json(&app.url("/v1/responses"), &request(&app), Some(CLIENT_KEY)).await;
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap();
     assert_no_keys(&text);
@@ -160,7 +171,7 @@ async fn without_the_provider_the_strict_compat_mock_refuses_the_request() {
             true,
         ))
         .await;
-        let resp = post_json(&app.url("/v1/responses"), &request(), Some(CLIENT_KEY)).await;
+        let resp = post_json(&app.url("/v1/responses"), &request(&app), Some(CLIENT_KEY)).await;
         assert_eq!(resp.status().as_u16(), status);
         assert_eq!(upstream.violation_rules(), broken);
     }

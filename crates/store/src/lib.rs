@@ -206,12 +206,30 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await?;
-        SQLITE_MIGRATIONS.run(&pool).await?;
-        Ok(Store::Sqlite(pool))
+        // SQLite has no migration lock, and switching a new file to WAL takes an exclusive
+        // lock: two processes starting on one file at once can fail with "database is locked"
+        // or race to apply the same migration ("table already exists"). A retry finds the file
+        // set up and the migration recorded, and goes on.
+        let mut attempt = 0;
+        loop {
+            let result = async {
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(8)
+                    .connect_with(options.clone())
+                    .await?;
+                SQLITE_MIGRATIONS.run(&pool).await?;
+                Ok::<_, StoreError>(pool)
+            }
+            .await;
+            match result {
+                Ok(pool) => return Ok(Store::Sqlite(pool)),
+                Err(_) if attempt < 8 => {
+                    attempt += 1;
+                    migration_pause(attempt).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Opens a PostgreSQL pool and migrates the database (into the first schema of the
@@ -581,6 +599,11 @@ impl Store {
             Ok(u64::try_from(total).unwrap_or(0))
         })
     }
+}
+
+/// A short, growing pause between migration attempts.
+async fn migration_pause(attempt: u32) {
+    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
 }
 
 fn items_json(items: &[ItemRecord]) -> Result<String> {

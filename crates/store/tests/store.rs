@@ -119,7 +119,9 @@ fn record(id: &str, owner: &str, inputs: usize) -> ResponseRecord {
         }],
         usage: Some(json!({"input_tokens": 12, "output_tokens": 3, "total_tokens": 15})),
         status: "completed".to_owned(),
-        response: Some(json!({"id": id, "object": "response", "status": "completed", "output": []})),
+        response: Some(
+            json!({"id": id, "object": "response", "status": "completed", "output": []}),
+        ),
     }
 }
 
@@ -465,14 +467,24 @@ async fn evict_to_a_size_bound(store: Store) {
     assert!(store.size_bytes().await.unwrap() <= one * 5 + one / 2);
     assert_eq!(store.get_response("alice", "resp_e14").await.unwrap(), None);
     assert_eq!(store.get_item("alice", "resp_e14_in0").await.unwrap(), None);
-    assert!(store.get_response("alice", "resp_e15").await.unwrap().is_some());
+    assert!(store
+        .get_response("alice", "resp_e15")
+        .await
+        .unwrap()
+        .is_some());
     assert_eq!(store.evict_to(0).await.unwrap(), 5);
     assert_eq!(store.size_bytes().await.unwrap(), 0);
 }
 
 async fn settings_are_written_once(store: Store) {
-    assert_eq!(store.setting_or_init("secret", "first").await.unwrap(), "first");
-    assert_eq!(store.setting_or_init("secret", "second").await.unwrap(), "first");
+    assert_eq!(
+        store.setting_or_init("secret", "first").await.unwrap(),
+        "first"
+    );
+    assert_eq!(
+        store.setting_or_init("secret", "second").await.unwrap(),
+        "first"
+    );
     assert_eq!(store.setting_or_init("other", "x").await.unwrap(), "x");
 }
 
@@ -512,7 +524,11 @@ async fn sqlite_upgrade_from_v1() {
     pool.close().await;
 
     let store = Store::open(dir.path().to_str().unwrap()).await.unwrap();
-    let old = store.get_response("alice", "resp_v1").await.unwrap().unwrap();
+    let old = store
+        .get_response("alice", "resp_v1")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((old.status.as_str(), old.response), ("completed", None));
     assert_eq!(store.setting_or_init("k", "v").await.unwrap(), "v");
     store.close().await;
@@ -545,7 +561,11 @@ async fn postgres_upgrade_from_v1() {
         pool.close().await;
 
         let store = Store::open_postgres(options).await.unwrap();
-        let old = store.get_response("alice", "resp_v1").await.unwrap().unwrap();
+        let old = store
+            .get_response("alice", "resp_v1")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((old.status.as_str(), old.response), ("completed", None));
         assert_eq!(store.setting_or_init("k", "v").await.unwrap(), "v");
         store.close().await;
@@ -558,5 +578,24 @@ async fn postgres_upgrade_from_v1() {
         .unwrap();
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
+    }
+}
+
+/// Several processes starting on one data directory at once (two proxies, parallel tests): every
+/// open succeeds, whoever applies the migrations.
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_concurrent_first_opens_all_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap().to_owned();
+    let opens: Vec<_> = (0..6)
+        .map(|_| {
+            let path = path.clone();
+            tokio::spawn(async move { Store::open(&path).await })
+        })
+        .collect();
+    for open in opens {
+        let store = open.await.unwrap().unwrap();
+        assert_eq!(store.size_bytes().await.unwrap(), 0);
+        store.close().await;
     }
 }

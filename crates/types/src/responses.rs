@@ -44,10 +44,14 @@ pub struct ResponsesRequest {
     pub store: Option<bool>,
     #[serde(default)]
     pub prompt_cache_key: Option<String>,
+    /// `include` (e.g. `["reasoning.encrypted_content"]`): read by the proxy, never forwarded by
+    /// the converters.
+    #[serde(default)]
+    pub include: Option<Value>,
     /// Stop sequences (not a Responses field, but generic clients send it).
     #[serde(default)]
     pub stop: Option<Value>,
-    // Everything else (`client_metadata`, `include`, `metadata`, `truncation`, `service_tier`,
+    // Everything else (`client_metadata`, `metadata`, `truncation`, `service_tier`,
     // `stream_options`, `generate`, …) is ignored: never forwarded upstream. No catch-all map:
     // `#[serde(flatten)]` would make every request parse go through serde's buffered slow path.
 }
@@ -111,7 +115,8 @@ pub enum InputItem {
     CustomToolCallOutput(ToolOutputItem),
     LocalShellCall(LocalShellCallItem),
     LocalShellCallOutput(ToolOutputItem),
-    /// Any other item type (`web_search_call`, `additional_tools`, `compaction`, …): skipped.
+    /// Any other item type (`web_search_call`, `additional_tools`, `compaction`, an unresolved
+    /// `item_reference`, …): skipped.
     #[serde(skip)]
     Other {
         item_type: String,
@@ -134,6 +139,8 @@ impl InputItem {
             }
             // EasyInputMessage: `{"role": "user", "content": "hi"}` without a type.
             None if map.contains_key("role") => "message".to_owned(),
+            // An `item_reference` may omit its type: `{"id": "msg_…"}` (resolved by the store).
+            None if map.contains_key("id") => "item_reference".to_owned(),
             None => return Err(".type: missing field `type`".to_owned()),
         };
         let v = Value::Object(map);

@@ -19,7 +19,8 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// Starts the binary with `config` (its `listen` and `log_dir` are filled in).
+    /// Starts the binary with `config` (its `listen`, `log_dir` and `data_dir` are filled in
+    /// when absent: each proxy gets its own store in its temporary directory).
     // The child moves into `Proxy`, whose `Drop` kills and waits on it.
     #[allow(clippy::zombie_processes)]
     pub fn start(mut config: Value) -> Proxy {
@@ -27,6 +28,9 @@ impl Proxy {
         config["listen"] = json!("127.0.0.1:0");
         if config.get("log_dir").is_none() {
             config["log_dir"] = json!(dir.join("logs").to_string_lossy());
+        }
+        if config.get("data_dir").is_none() && config.get("storage").is_none() {
+            config["data_dir"] = json!(dir.join("data").to_string_lossy());
         }
         let path = dir.join("config.json");
         std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();

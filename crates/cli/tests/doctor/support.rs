@@ -136,6 +136,7 @@ pub fn backend_config(dir: &TempDir, url: &str, api_key: &str) -> PathBuf {
     let config = json!({
         "listen": "127.0.0.1:18999",
         "log_dir": dir.path().join("logs").display().to_string(),
+        "data_dir": dir.path().join("data").display().to_string(),
         "backends": [{"name": "up", "protocol": "openai", "url": url, "api_key": api_key, "model": "m1",
                       "connect_timeout_secs": 3, "match_rules": {"default": true}}]
     });
@@ -146,6 +147,7 @@ pub fn mock_config(dir: &TempDir, port: u16) -> PathBuf {
     let config = json!({
         "listen": format!("127.0.0.1:{port}"),
         "log_dir": dir.path().join("logs").display().to_string(),
+        "data_dir": dir.path().join("data").display().to_string(),
         "backends": [
             {"name": "mock", "protocol": "mock", "model": "mock-model", "match_rules": {"default": true}},
             {"name": "kimi", "protocol": "mock", "model": "kimi-k2", "match_rules": {"path_prefix": "/kimi"}}

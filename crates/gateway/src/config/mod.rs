@@ -11,7 +11,10 @@
 mod env;
 mod kinds;
 mod raw;
+mod storage;
 mod validate;
+
+pub use storage::{Storage, DEFAULT_DATA_DIR, DEFAULT_MAX_BYTES, DEFAULT_RESPONSE_TTL_DAYS};
 
 #[cfg(test)]
 mod readme_reference;
@@ -391,6 +394,8 @@ pub struct Config {
     /// Answer 404 `model_not_found` for a model no backend serves, instead of sending it to the
     /// default backend's model.
     pub strict_models: bool,
+    /// Where the store lives (`data_dir`, `storage`).
+    pub storage: Storage,
 }
 
 impl Config {
@@ -425,6 +430,11 @@ impl Config {
             "max_body_bytes": self.max_body_bytes,
             "shutdown_grace_secs": self.shutdown_grace.as_secs(),
             "strict_models": self.strict_models,
+            "storage": {
+                "location": self.storage.display_location(),
+                "response_ttl_days": self.storage.response_ttl_days,
+                "max_bytes": self.storage.max_bytes,
+            },
             "telemetry": {
                 "enabled": self.telemetry.enabled,
                 "service_name": self.telemetry.service_name,

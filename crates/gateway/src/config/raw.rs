@@ -26,6 +26,8 @@ pub(crate) struct RawConfig {
     pub max_body_bytes: Option<u64>,
     pub shutdown_grace_secs: Option<u64>,
     pub strict_models: Option<bool>,
+    pub data_dir: Option<String>,
+    pub storage: Option<super::storage::RawStorage>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -26,6 +26,7 @@ const TABLES: &[(&str, &str)] = &[
         r#"{"backends": [{"match_rules": {"header": {"ccp_bogus_field": 1}}}]}"#,
     ),
     ("`telemetry`:", r#"{"telemetry": {"ccp_bogus_field": 1}}"#),
+    ("`storage`:", r#"{"storage": {"ccp_bogus_field": 1}}"#),
 ];
 
 /// Names quoted in backticks.

@@ -67,6 +67,9 @@ pub(crate) fn validate(
     let telemetry = validate_telemetry(raw.telemetry, &mut problems);
     let client_keys = validate_client_keys(raw.client_keys.unwrap_or_default(), env, &mut problems);
     let max_body_bytes = validate_max_body(raw.max_body_bytes, &mut problems);
+    let storage = super::storage::validate_storage(raw.data_dir, raw.storage, env, &mut |p, m| {
+        problems.push(p, m)
+    });
 
     let backends = match raw.backends {
         None => {
@@ -111,6 +114,7 @@ pub(crate) fn validate(
         allow_unauthenticated: raw.allow_unauthenticated.unwrap_or(false),
         max_body_bytes,
         strict_models: raw.strict_models.unwrap_or(false),
+        storage,
         shutdown_grace: Duration::from_secs(
             raw.shutdown_grace_secs
                 .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),

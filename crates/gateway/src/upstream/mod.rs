@@ -90,6 +90,12 @@ impl Upstream {
         })
     }
 
+    /// Whether this kind forwards the client's Responses body itself (passthrough kinds), so a
+    /// rewritten input must reach it as a rewritten body, not only as the typed request.
+    pub(crate) fn forwards_client_body(&self) -> bool {
+        matches!(self, Upstream::Responses(_) | Upstream::Codex(_))
+    }
+
     /// Calls the upstream: an event stream or one JSON answer, or a typed error.
     pub(crate) async fn call(&self, call: Call<'_>) -> Result<GatewayResponse, GatewayError> {
         match self {

@@ -6,6 +6,7 @@
 //! | --- | --- | --- |
 //! | Responses over HTTP | `POST /v1/responses`, `/responses`, `/` | [`responses_http`] |
 //! | Responses over WebSocket | `GET` upgrade on the same paths | [`responses_ws`] |
+//! | stored responses | `GET`/`DELETE /v1/responses/{id}`, `GET …/{id}/input_items` | [`responses_state`] |
 //! | Chat Completions | `POST /v1/chat/completions`, `/chat/completions` | [`chat_completions`] |
 //! | models | `GET /v1/models`, `/models` | [`models`] |
 //! | health (no client key) | `GET /health`, `/v1/health` | [`health`] |
@@ -18,6 +19,7 @@ pub mod fallback;
 pub mod health;
 pub mod models;
 pub mod responses_http;
+pub mod responses_state;
 pub mod responses_ws;
 
 use axum::routing::MethodRouter;
@@ -37,8 +39,16 @@ pub const HEALTH_PATHS: &[&str] = &["/health", "/v1/health"];
 /// The ingress routes relative to one prefix; `owns(path)` says whether this prefix is the one
 /// the gateway routes `path` by (a longer prefix may claim some of them).
 pub fn router(state: &AppState, owns: &dyn Fn(&str) -> bool) -> Router<AppState> {
-    let table: [(&[&str], MethodRouter<AppState>); 4] = [
+    let table: [(&[&str], MethodRouter<AppState>); 6] = [
         (RESPONSES_PATHS, responses_http::methods(state)),
+        (
+            responses_state::RESPONSE_PATHS,
+            responses_state::response_methods(state),
+        ),
+        (
+            responses_state::INPUT_ITEMS_PATHS,
+            responses_state::input_items_methods(state),
+        ),
         (CHAT_PATHS, chat_completions::methods(state)),
         (MODELS_PATHS, models::methods(state)),
         (HEALTH_PATHS, health::methods()),

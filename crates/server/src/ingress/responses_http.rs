@@ -67,7 +67,7 @@ pub async fn create(
         }
     }
     let routed = routing_headers(gateway, prepared.backend, &prepared.upstream_model);
-    let (mut resp, upstream_headers) = match gateway.execute(prepared).await {
+    let (mut resp, upstream_headers) = match gateway.respond(&identity.id, prepared).await {
         Ok(GatewayResponse { headers, body }) => {
             let resp = match body {
                 ResponseBody::Json(resp) => json_response(StatusCode::OK, &*resp),

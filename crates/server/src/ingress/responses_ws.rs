@@ -68,7 +68,7 @@ pub async fn upgrade(
             .on_upgrade(move |socket| {
                 state.stats.ws_connections.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(client = %identity.id, "websocket connected");
-                serve_socket(socket, state.gateway, state.stats, path, headers)
+                serve_socket(socket, state.gateway, state.stats, path, headers, identity)
             }),
         Err(rejection) => rejection.into_response(),
     }
@@ -85,6 +85,7 @@ pub async fn serve_socket(
     stats: std::sync::Arc<Stats>,
     path: String,
     headers: HeaderMap,
+    identity: ClientIdentity,
 ) {
     let mut history = History::default();
     while let Some(msg) = socket.recv().await {
@@ -103,6 +104,7 @@ pub async fn serve_socket(
                     &gateway,
                     &path,
                     &headers,
+                    &identity,
                     &mut history,
                     text.as_str(),
                 )
@@ -135,6 +137,7 @@ async fn handle_frame(
     gateway: &std::sync::Arc<Gateway>,
     path: &str,
     headers: &HeaderMap,
+    identity: &ClientIdentity,
     history: &mut History,
     text: &str,
 ) -> bool {
@@ -183,9 +186,21 @@ async fn handle_frame(
             return send_json(socket, &err).await.is_ok();
         }
     };
+    // A chain resolved by the store is not remembered here: the connection only holds history it
+    // saw whole, so the next turn chained on it goes to the store again.
+    let from_store = previous.is_some()
+        && history.last_response_id != previous
+        && gateway.state().store().is_some();
     let mut full = match previous {
         Some(prev) if history.last_response_id.as_deref() == Some(prev.as_str()) => {
             std::mem::take(&mut history.items)
+        }
+        // Not this connection's last response: the store may have it (stored by an earlier
+        // connection or another replica); the gateway resolves it or answers
+        // `previous_response_not_found`.
+        Some(prev) if gateway.state().store().is_some() => {
+            frame.insert("previous_response_id".into(), Value::String(prev));
+            Vec::new()
         }
         Some(prev) => {
             let msg = format!(
@@ -233,7 +248,7 @@ async fn handle_frame(
     frame.insert("input".into(), Value::Array(full.clone()));
     frame.insert("stream".into(), Value::Bool(true));
     let outcome = match gateway.prepare_frame(path, headers, frame) {
-        Ok(prepared) => gateway.execute(prepared).await,
+        Ok(prepared) => gateway.respond(&identity.id, prepared).await,
         Err(e) => Err(e),
     };
     let mut events = match outcome {
@@ -257,7 +272,9 @@ async fn handle_frame(
                     Err(_) => return false,
                 }
                 if let Some((id, output)) = finished_output(&ev) {
-                    remember(history, id, full, output);
+                    if !from_store {
+                        remember(history, id, full, output);
+                    }
                     return true;
                 }
                 if ev.is_terminal() {

@@ -44,6 +44,25 @@ fn gateway(config_json: &str) -> Arc<Gateway> {
     Arc::new(Gateway::new(config).unwrap())
 }
 
+/// Starts the app with this config JSON and its store opened (`Gateway::open`: the config's
+/// `data_dir` or `storage`).
+pub async fn start_opened(config_json: &str) -> App {
+    let config = ccp_gateway::config::parse_str(config_json, &|_| None)
+        .unwrap_or_else(|e| panic!("config: {e}"));
+    let gateway = Arc::new(Gateway::open(config).await.unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let g = gateway.clone();
+    let server = tokio::spawn(async move {
+        let _ = ccp_server::serve(listener, g, std::future::pending()).await;
+    });
+    App {
+        addr,
+        gateway,
+        _server: server,
+    }
+}
+
 /// Starts the app with this config JSON and `extra` routes (see `ccp_server::app_with`).
 pub async fn start_with(config_json: &str, extra: axum::Router<ccp_server::AppState>) -> App {
     let gateway = gateway(config_json);
