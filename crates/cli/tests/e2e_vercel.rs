@@ -195,7 +195,8 @@ fn assert_upstream_saw_the_history(second: &Value) {
 
 /// What the SDK itself put in its second request (the report carries its request bodies).
 fn second_sdk_request(report: &Value) -> &Value {
-    &report["steps"][1]["request_body"]
+    assert_eq!(report["requests"].as_array().unwrap().len(), 2, "{report}");
+    &report["requests"][1]
 }
 
 /// Default mode: no `store` on the wire, and the first step replayed as `item_reference`s.

@@ -26,7 +26,7 @@ const load = (name) => import(pathToFileURL(resolveIn.resolve(name)).href);
 const { createOpenAI } = await load("@ai-sdk/openai");
 const { generateText, jsonSchema, stepCountIs, streamText, tool } = await load("ai");
 
-// Every body the SDK posts, printed to stderr when the run fails.
+// Every body the SDK posts: in the report, and on stderr when the run fails.
 const sent = [];
 const recordingFetch = (url, init) => {
   sent.push({ url: String(url), body: typeof init?.body === "string" ? JSON.parse(init.body) : null });
@@ -63,11 +63,6 @@ const settings = {
   maxRetries: 0,
 };
 
-function bodyOf(request) {
-  const body = request?.body;
-  return typeof body === "string" ? JSON.parse(body) : (body ?? null);
-}
-
 function describeSteps(steps) {
   return steps.map((step) => ({
     finish_reason: step.finishReason,
@@ -75,7 +70,6 @@ function describeSteps(steps) {
     reasoning: step.reasoningText ?? null,
     tool_calls: step.toolCalls.map((c) => ({ name: c.toolName, input: c.input })),
     response_id: step.providerMetadata?.openai?.responseId ?? step.response?.id ?? null,
-    request_body: bodyOf(step.request),
     warnings: (step.warnings ?? []).map((w) => w.message ?? w.details ?? JSON.stringify(w)),
   }));
 }
@@ -102,4 +96,5 @@ if (call === "generate") {
   report.stream_part_kinds = [...kinds].sort();
 }
 report.tool_calls = toolCalls;
+report.requests = sent.map((r) => r.body);
 console.log(JSON.stringify(report));
