@@ -152,6 +152,12 @@ async fn sdk_stores_lists_chains_and_deletes_responses() {
     let desc: Vec<String> = asc.iter().rev().cloned().collect();
     assert_eq!(report["items_default_page"]["texts"], json!(desc));
     assert_eq!(report["items_default_page"]["has_more"], false);
+    let (input, output) = ("ResponseInputMessageItem", "ResponseOutputMessage");
+    assert_eq!(
+        report["items_default_page"]["types"],
+        json!([input, output, input, output, input]),
+        "the SDK parses each listed item into its typed model"
+    );
     let desc_pages: Vec<Vec<String>> = desc.chunks(2).map(<[String]>::to_vec).collect();
     let asc_pages: Vec<Vec<String>> = asc.chunks(2).map(<[String]>::to_vec).collect();
     assert_eq!(page_texts(&report["pages_default_order"]), desc_pages);

@@ -107,6 +107,7 @@ if scenario == "lifecycle":
     whole = c.responses.input_items.list(first.id)
     report["items_default_page"] = {
         "texts": [item_text(item) for item in whole.data],
+        "types": [type(item).__name__ for item in whole.data],
         "has_more": whole.has_more,
     }
     report["pages_default_order"] = walk_pages(c, first.id, limit=2)
