@@ -146,6 +146,7 @@ cat > "$RUN_DIR/proxy.json" <<EOF
 {
   "listen": "$PROXY",
   "log_dir": "$RUN_DIR/logs/proxy",
+  "data_dir": "$RUN_DIR/data",
   "backends": [
     {"name": "bench", "url": "http://$MOCK/v1", "model": "bench-model", "protocol": "chat", "match_rules": {"default": true}},
     {"name": "paced", "url": "http://$MOCK/chunks-64/pace-20/v1", "model": "bench-model", "protocol": "chat", "match_rules": {"path_prefix": "/paced"}},
