@@ -2,8 +2,9 @@
 # Installs the external tools the end-to-end tests need into <repo>/.tools (idempotent):
 #   * the Codex CLI (npm package @openai/codex, pinned) -> .tools/node_modules/@openai/…/bin/codex
 #   * a Python venv with the OpenAI SDK (pinned)        -> .tools/venv/bin/python
+#   * the Vercel AI SDK (npm ai, @ai-sdk/openai, zod; pinned) -> .tools/node_modules/{ai,@ai-sdk/openai,zod}
 #   * Debian packages, only when missing and only when running as root (node/npm, python3-venv)
-# Tests locate these through crates/testkit (codex_binary, python_bin) and fail, never skip,
+# Tests locate these through crates/testkit (codex_binary, python_bin, vercel_ai_sdk) and fail, never skip,
 # when they are absent.
 set -euo pipefail
 
@@ -11,6 +12,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="$ROOT/.tools"
 CODEX_VERSION="0.169.0"
 OPENAI_VERSION="3.60.0"
+# The Vercel AI SDK packages, pinned together (ai and @ai-sdk/openai share @ai-sdk/provider-utils).
+VERCEL_PACKAGES=("ai@7.0.173" "@ai-sdk/openai@4.0.118" "zod@4.6.7")
 started=$SECONDS
 
 log() { printf 'install-test-tools: %s\n' "$*" >&2; }
@@ -64,6 +67,29 @@ fi
 codex_bin=$(find_codex)
 [[ -n $codex_bin ]] || die "npm installed @openai/codex but no vendor/*/bin/codex binary was found"
 log "codex: $codex_bin ($("$codex_bin" --version))"
+
+# --- Vercel AI SDK -------------------------------------------------------------------------------
+npm_version() {
+    local pkg="$TOOLS/node_modules/$1/package.json"
+    [[ -f $pkg ]] && node -e 'process.stdout.write(require(process.argv[1]).version)' "$pkg"
+}
+vercel_missing=()
+for spec in "${VERCEL_PACKAGES[@]}"; do
+    name=${spec%@*}
+    [[ $(npm_version "$name" || true) == "${spec##*@}" ]] || vercel_missing+=("$spec")
+done
+if ((${#vercel_missing[@]})); then
+    log "installing ${vercel_missing[*]} into $TOOLS"
+    npm install --prefix "$TOOLS" --no-audit --no-fund --save-exact "${VERCEL_PACKAGES[@]}"
+else
+    log "${VERCEL_PACKAGES[*]} already installed"
+fi
+for spec in "${VERCEL_PACKAGES[@]}"; do
+    name=${spec%@*}
+    got=$(npm_version "$name" || true)
+    [[ $got == "${spec##*@}" ]] || die "npm installed $name ${got:-nothing}, not ${spec##*@}"
+done
+log "vercel ai sdk: $TOOLS/node_modules (${VERCEL_PACKAGES[*]}, node $(node --version))"
 
 # --- Python venv with the OpenAI SDK ----------------------------------------------------------
 python="$TOOLS/venv/bin/python"

@@ -125,7 +125,8 @@ async fn a_chain_is_stored_listed_continued_and_deleted() {
     assert_eq!(page["has_more"], true);
     let data = page["data"].as_array().unwrap();
     assert_eq!(data.len(), 2);
-    assert_eq!(data[0]["content"], "Capital of France?");
+    assert_eq!(data[0]["content"][0]["text"], "Capital of France?");
+    assert_eq!(data[0]["type"], "message", "OpenAI's item shape");
     assert!(data
         .iter()
         .all(|i| i["id"].as_str().is_some_and(|s| s.starts_with("msg_"))));
@@ -138,7 +139,7 @@ async fn a_chain_is_stored_listed_continued_and_deleted() {
     )
     .await;
     assert_eq!(rest["has_more"], false);
-    assert_eq!(rest["data"][0]["content"], "one");
+    assert_eq!(rest["data"][0]["content"][0]["text"], "one");
     let (_, asc) = get(
         &app,
         &format!("/v1/responses/{id}/input_items?order=asc"),
@@ -149,7 +150,7 @@ async fn a_chain_is_stored_listed_continued_and_deleted() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| i["content"].as_str().unwrap())
+        .map(|i| i["content"][0]["text"].as_str().unwrap())
         .collect();
     assert_eq!(texts, ["one", "two", "Capital of France?"]);
 

@@ -2,7 +2,7 @@
 //!
 //! Tools live in `<workspace>/.tools/` (installed by `.ci/install-test-tools.sh`). A missing tool
 //! is a test failure with instructions, never a silent skip: a green run must mean the real
-//! Codex CLI and the real OpenAI SDK were exercised.
+//! Codex CLI, the real OpenAI SDK and the real Vercel AI SDK were exercised.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,6 +14,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub const CODEX_BIN_ENV: &str = "CCP_CODEX_BIN";
 /// Env var overriding the Python interpreter (must have the `openai` package).
 pub const PYTHON_BIN_ENV: &str = "CCP_PYTHON_BIN";
+/// Env var overriding the Node.js binary that runs the Vercel AI SDK scripts.
+pub const NODE_BIN_ENV: &str = "CCP_NODE_BIN";
+/// The npm packages [`vercel_ai_sdk`] requires under `<workspace>/.tools/node_modules`.
+pub const VERCEL_PACKAGES: &[&str] = &["ai", "@ai-sdk/openai"];
 /// Set to keep [`TempDir`]s on disk for debugging.
 pub const KEEP_TMP_ENV: &str = "CCP_KEEP_TMP";
 
@@ -124,6 +128,67 @@ pub fn python_bin() -> PathBuf {
         Ok(path) => path.clone(),
         Err(message) => panic!("{message}"),
     }
+}
+
+/// Node.js and the `node_modules` directory that hold the Vercel AI SDK.
+#[derive(Debug, Clone)]
+pub struct VercelAiSdk {
+    /// The `node` binary.
+    pub node: PathBuf,
+    /// `<workspace>/.tools/node_modules`, with `ai` and `@ai-sdk/openai` in it. Scripts outside
+    /// it load the packages from here (bare imports resolve relative to the script).
+    pub node_modules: PathBuf,
+}
+
+/// The Vercel AI SDK: `$CCP_NODE_BIN` (else `node` on `PATH`) and the [`VERCEL_PACKAGES`] under
+/// `<workspace>/.tools/node_modules`. Panics with install instructions if either is absent
+/// (checked once per process).
+pub fn vercel_ai_sdk() -> VercelAiSdk {
+    static CHECKED: OnceLock<Result<VercelAiSdk, String>> = OnceLock::new();
+    let checked = CHECKED.get_or_init(|| {
+        let node = env_path(NODE_BIN_ENV)
+            .or_else(|| find_on_path("node"))
+            .ok_or_else(|| {
+                format!("Node.js not found on PATH or in {NODE_BIN_ENV}: {INSTALL_HINT}")
+            })?;
+        match Command::new(&node).arg("--version").output() {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => {
+                return Err(format!(
+                    "`{} --version` failed: {}",
+                    node.display(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ))
+            }
+            Err(e) => return Err(format!("cannot run {}: {e}", node.display())),
+        }
+        let node_modules = tools_dir().join("node_modules");
+        let missing: Vec<&str> = VERCEL_PACKAGES
+            .iter()
+            .copied()
+            .filter(|p| !node_modules.join(p).join("package.json").is_file())
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "Vercel AI SDK not installed: {INSTALL_HINT} (missing {} under {})",
+                missing.join(", "),
+                node_modules.display()
+            ));
+        }
+        Ok(VercelAiSdk { node, node_modules })
+    });
+    match checked {
+        Ok(sdk) => sdk.clone(),
+        Err(message) => panic!("{message}"),
+    }
+}
+
+/// The first executable file named `name` in a `PATH` directory.
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
 }
 
 /// A directory under [`std::env::temp_dir`] with a unique name, removed (recursively) on drop

@@ -293,11 +293,45 @@ impl ResponseState {
         };
         let first = page.items.first().map(|i| i.id.clone());
         let last = page.items.last().map(|i| i.id.clone());
-        let data: Vec<Value> = page.items.into_iter().map(|i| i.item).collect();
+        let data: Vec<Value> = page
+            .items
+            .into_iter()
+            .map(|i| listed_item(i.item))
+            .collect();
         Ok(
             json!({"object": "list", "data": data, "first_id": first, "last_id": last, "has_more": page.has_more}),
         )
     }
+}
+
+/// An input item as `input_items` lists it: OpenAI's item shape, whatever shorthand the client
+/// sent. A message gets `type: "message"` and `status: "completed"`, and string content becomes
+/// one part (`output_text` with no annotations for the assistant, `input_text` otherwise), so
+/// typed clients (openai-python's `ResponseInputMessageItem`, `ResponseOutputMessage`) read its
+/// text. The stored item is left as sent; only the listing is normalised.
+fn listed_item(mut item: Value) -> Value {
+    let Some(obj) = item.as_object_mut() else {
+        return item;
+    };
+    let is_message = match obj.get("type").and_then(Value::as_str) {
+        Some("message") => true,
+        None => obj.contains_key("role"),
+        Some(_) => false,
+    };
+    if !is_message {
+        return item;
+    }
+    obj.insert("type".into(), json!("message"));
+    obj.entry("status").or_insert_with(|| json!("completed"));
+    if let Some(Value::String(text)) = obj.get("content") {
+        let part = if obj.get("role").and_then(Value::as_str) == Some("assistant") {
+            json!({"type": "output_text", "text": text, "annotations": []})
+        } else {
+            json!({"type": "input_text", "text": text})
+        };
+        obj.insert("content".into(), json!([part]));
+    }
+    item
 }
 
 /// A response id must look like one (OpenAI's check), before any lookup.
@@ -347,6 +381,27 @@ fn rebuild(record: &ResponseRecord) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listed_messages_take_openai_item_shape() {
+        let user = listed_item(json!({"id": "msg_1", "role": "user", "content": "hi"}));
+        assert_eq!(
+            user,
+            json!({"id": "msg_1", "type": "message", "role": "user", "status": "completed",
+                   "content": [{"type": "input_text", "text": "hi"}]})
+        );
+        let assistant = listed_item(json!({"id": "msg_2", "role": "assistant", "content": "yo"}));
+        assert_eq!(
+            assistant["content"],
+            json!([{"type": "output_text", "text": "yo", "annotations": []}])
+        );
+        let parts = json!({"id": "msg_3", "type": "message", "role": "user", "status": "incomplete",
+                           "content": [{"type": "input_text", "text": "x"}]});
+        assert_eq!(listed_item(parts.clone()), parts, "already in shape");
+        let call = json!({"id": "fc_1", "type": "function_call", "call_id": "c", "name": "f",
+                          "arguments": "{}"});
+        assert_eq!(listed_item(call.clone()), call, "only messages change");
+    }
 
     #[test]
     fn ids_are_checked_before_lookup() {
