@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 use tokio::sync::broadcast;
 
@@ -24,6 +24,11 @@ use crate::limits::LimitError;
 
 /// How often a replica checks for revocations.
 pub const REVOCATION_POLL: Duration = Duration::from_millis(200);
+/// How long one connection attempt or one command may take before it counts as unavailable
+/// (the caller then fails open or closed; a request never hangs on Redis).
+pub const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
+/// Reconnection attempts (exponential backoff from 100 ms) before an operation fails.
+const CONNECT_RETRIES: usize = 3;
 
 struct Scripts {
     rate_admit: Script,
@@ -79,7 +84,14 @@ impl RedisCounters {
     /// Connects (the URL's credentials are never logged) and starts the revocation poller.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, LimitError> {
         let client = redis::Client::open(url).map_err(unavailable)?;
-        let conn = client.get_connection_manager().await.map_err(unavailable)?;
+        let config = ConnectionManagerConfig::new()
+            .set_number_of_retries(CONNECT_RETRIES)
+            .set_connection_timeout(Some(REDIS_TIMEOUT))
+            .set_response_timeout(Some(REDIS_TIMEOUT));
+        let conn = client
+            .get_connection_manager_with_config(config)
+            .await
+            .map_err(unavailable)?;
         let revocations = Arc::new(Revocations {
             revoked: RwLock::new(HashSet::new()),
             notices: broadcast::channel(1_024).0,
