@@ -162,8 +162,9 @@ pub(crate) fn warning(scope: &BudgetScope, before: u64, after: u64) -> Option<Bu
 
 /// An admitted request's hold on its budgets. Settle it exactly once ([`super::Counters::settle`]);
 /// one dropped unsettled keeps its estimate reserved until the window ends.
+/// Not `Clone`: settling consumes it, so it cannot be settled twice.
 #[must_use = "a reservation must be settled, or its estimate stays reserved until the window ends"]
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Reservation {
     pub estimate_micro_usd: u64,
     pub scopes: Vec<ReservedScope>,

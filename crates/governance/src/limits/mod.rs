@@ -46,6 +46,15 @@ pub enum ReserveError {
     Unavailable(#[from] LimitError),
 }
 
+/// A settlement the counters could not record; the reservation comes back, to retry or to
+/// write to the ledger regardless.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("settling a budget reservation: {error}")]
+pub struct SettleError {
+    pub reservation: Box<Reservation>,
+    pub error: LimitError,
+}
+
 /// Why a rate-limit admission was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RateError {
@@ -193,20 +202,28 @@ impl Counters {
         &self,
         reservation: Reservation,
         actual_micro_usd: u64,
-    ) -> Result<Settlement, LimitError> {
+    ) -> Result<Settlement, SettleError> {
         let now_ms = self.now_ms();
-        let Reservation {
-            estimate_micro_usd: estimate,
-            scopes,
-            ..
-        } = reservation;
-        let after = match &*self.backend {
-            Backend::Memory(m) => m.settle(&scopes, estimate, actual_micro_usd, now_ms),
+        let estimate = reservation.estimate_micro_usd;
+        let outcome = match &*self.backend {
+            Backend::Memory(m) => {
+                Ok(m.settle(&reservation.scopes, estimate, actual_micro_usd, now_ms))
+            }
             Backend::Redis(r) => {
-                r.settle(&scopes, estimate, actual_micro_usd, now_ms)
-                    .await?
+                r.settle(&reservation.scopes, estimate, actual_micro_usd, now_ms)
+                    .await
             }
         };
+        let after = match outcome {
+            Ok(after) => after,
+            Err(error) => {
+                return Err(SettleError {
+                    reservation: Box::new(reservation),
+                    error,
+                })
+            }
+        };
+        let scopes = reservation.scopes;
         let warnings = scopes
             .iter()
             .zip(&after)
