@@ -142,7 +142,7 @@ impl VirtualKeyConfig {
             return Err(config_error(
                 format!("{path}.key"),
                 format!(
-                    "must be at least {MIN_KEY_LEN} characters (generate one with `sk-ccp-` keys)"
+                    "must be at least {MIN_KEY_LEN} characters (a generated `sk-ccp-` key has 50)"
                 ),
             ));
         }

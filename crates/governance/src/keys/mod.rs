@@ -84,9 +84,9 @@ impl ModelNotAllowed {
     pub const CODE: &'static str = "model_not_allowed";
 }
 
-/// What a key may do, as one JSON document at rest (`virtual_keys.policy`).
+/// What a key may do, as one JSON document at rest (`virtual_keys.policy`). Unknown fields are
+/// ignored, so a replica still on an older version reads policies a newer one wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct KeyPolicy {
     /// Names and globs (`kimi-*`); `None`: every model.
     #[serde(default)]
