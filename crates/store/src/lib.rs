@@ -171,6 +171,15 @@ impl Dialect {
     }
 }
 
+// Governance tables (issue 14); declared after `on_pool!` and `Dialect`, which they use.
+mod keys;
+mod spend;
+mod usage;
+
+pub use keys::VirtualKeyRecord;
+pub use spend::{SpendDelta, SpendRow};
+pub use usage::{UsageQuery, UsageRecord};
+
 impl Store {
     /// Opens (and migrates) the store named by `url_or_data_dir`: a `postgres://` (or
     /// `postgresql://`) URL, a `sqlite:` URL, or a data directory (created when missing; empty

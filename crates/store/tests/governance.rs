@@ -1,0 +1,223 @@
+//! The governance tables (virtual keys, spend ledger, usage records) on SQLite and PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[macro_use]
+mod common;
+
+use ccp_store::{SpendDelta, Store, StoreError, UsageQuery, UsageRecord, VirtualKeyRecord};
+use common::{with_postgres, with_sqlite};
+use serde_json::json;
+
+both!(
+    virtual_keys_round_trip,
+    virtual_key_revocation_is_one_way,
+    spend_ledger_sums_additions,
+    spend_ledger_concurrent_additions_all_land,
+    usage_records_round_trip,
+);
+
+fn key(id: &str, hash: &str) -> VirtualKeyRecord {
+    VirtualKeyRecord {
+        id: id.to_owned(),
+        key_hash: hash.to_owned(),
+        name: format!("{id} name"),
+        principal: Some("alice".to_owned()),
+        team: None,
+        policy: json!({"models_allowed": ["kimi-*"], "rate_limits": {"rpm": 60}}),
+        metadata: json!({"ticket": "OPS-1"}),
+        expires_at: Some(2_000_000_000),
+        revoked_at: None,
+        created_at: 1_000,
+    }
+}
+
+async fn virtual_keys_round_trip(store: Store) {
+    let a = key("vk_a", "aa11");
+    let mut b = key("vk_b", "bb22");
+    b.principal = None;
+    b.team = Some("core".to_owned());
+    b.expires_at = None;
+    b.created_at = 2_000;
+    store.put_virtual_key(&a).await.unwrap();
+    store.put_virtual_key(&b).await.unwrap();
+
+    assert_eq!(
+        store.virtual_key_by_hash("aa11").await.unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(store.virtual_key("vk_b").await.unwrap(), Some(b.clone()));
+    assert_eq!(store.virtual_key_by_hash("cc33").await.unwrap(), None);
+    assert_eq!(
+        store.list_virtual_keys().await.unwrap(),
+        vec![a.clone(), b.clone()]
+    );
+
+    // Neither the id nor the hash may be reused.
+    assert!(matches!(
+        store.put_virtual_key(&key("vk_a", "dd44")).await,
+        Err(StoreError::Database(_))
+    ));
+    assert!(matches!(
+        store.put_virtual_key(&key("vk_c", "aa11")).await,
+        Err(StoreError::Database(_))
+    ));
+
+    assert!(store.delete_virtual_key("vk_a").await.unwrap());
+    assert!(!store.delete_virtual_key("vk_a").await.unwrap());
+    assert_eq!(store.list_virtual_keys().await.unwrap(), vec![b]);
+}
+
+async fn virtual_key_revocation_is_one_way(store: Store) {
+    store.put_virtual_key(&key("vk_r", "ee55")).await.unwrap();
+    assert!(store.revoke_virtual_key("vk_r", 5_000).await.unwrap());
+    assert!(!store.revoke_virtual_key("vk_r", 6_000).await.unwrap());
+    assert!(!store.revoke_virtual_key("vk_missing", 6_000).await.unwrap());
+    let stored = store.virtual_key_by_hash("ee55").await.unwrap().unwrap();
+    assert_eq!(stored.revoked_at, Some(5_000));
+}
+
+fn delta(kind: &str, id: &str, window: &str, start: i64, micro_usd: u64) -> SpendDelta {
+    SpendDelta {
+        scope_kind: kind.to_owned(),
+        scope_id: id.to_owned(),
+        window_kind: window.to_owned(),
+        window_start: start,
+        micro_usd,
+        requests: 1,
+    }
+}
+
+async fn spend_ledger_sums_additions(store: Store) {
+    store
+        .add_spend(&[
+            delta("key", "vk_a", "day", 86_400, 1_500),
+            delta("team", "core", "month", 0, 1_500),
+        ])
+        .await
+        .unwrap();
+    store
+        .add_spend(&[delta("key", "vk_a", "day", 86_400, 2_501)])
+        .await
+        .unwrap();
+    store
+        .add_spend(&[delta("key", "vk_a", "day", 2 * 86_400, 7)])
+        .await
+        .unwrap();
+
+    let row = store
+        .spend("key", "vk_a", "day", 86_400)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((row.spent_micro_usd, row.request_count), (4_001, 2));
+    assert_eq!(
+        store.spend("key", "vk_a", "week", 86_400).await.unwrap(),
+        None
+    );
+    let rows = store.list_spend("key", "vk_a").await.unwrap();
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r.window_start, r.spent_micro_usd))
+            .collect::<Vec<_>>(),
+        vec![(86_400, 4_001), (2 * 86_400, 7)]
+    );
+    let team = store.list_spend("team", "core").await.unwrap();
+    assert_eq!(team.len(), 1);
+    assert_eq!(team[0].spent_micro_usd, 1_500);
+
+    // An unknown scope kind violates the table's check, and the whole batch is rolled back.
+    assert!(store
+        .add_spend(&[
+            delta("key", "vk_a", "day", 86_400, 1),
+            delta("planet", "earth", "day", 0, 1),
+        ])
+        .await
+        .is_err());
+    let row = store
+        .spend("key", "vk_a", "day", 86_400)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.spent_micro_usd, 4_001);
+}
+
+async fn spend_ledger_concurrent_additions_all_land(store: Store) {
+    let tasks: Vec<_> = (1..=40u64)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .add_spend(&[delta("global", "", "month", 0, n)])
+                    .await
+                    .unwrap();
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let row = store
+        .spend("global", "", "month", 0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.spent_micro_usd, (1..=40u64).sum::<u64>());
+    assert_eq!(row.request_count, 40);
+}
+
+fn usage(request_id: &str, at: i64, key_id: Option<&str>) -> UsageRecord {
+    UsageRecord {
+        request_id: request_id.to_owned(),
+        created_at: at,
+        key_id: key_id.map(str::to_owned),
+        principal: Some("alice".to_owned()),
+        team: Some("core".to_owned()),
+        backend: "kimi".to_owned(),
+        model: "kimi-k2".to_owned(),
+        input_tokens: 1_200,
+        cached_input_tokens: 1_000,
+        output_tokens: 300,
+        reasoning_tokens: 120,
+        cost_micro_usd: 1_021,
+        latency_ms: 2_345,
+        status: "completed".to_owned(),
+        cache: "bypass".to_owned(),
+        fallback: 1,
+    }
+}
+
+async fn usage_records_round_trip(store: Store) {
+    let first = usage("req_1", 100, Some("vk_a"));
+    let second = usage("req_2", 200, Some("vk_b"));
+    let third = usage("req_3", 300, None);
+    for record in [&first, &second, &third] {
+        store.insert_usage(record).await.unwrap();
+    }
+    let all = UsageQuery {
+        since: 0,
+        until: i64::MAX,
+        key_id: None,
+        limit: 10,
+    };
+    assert_eq!(
+        store.list_usage(&all).await.unwrap(),
+        vec![third.clone(), second.clone(), first.clone()]
+    );
+    let of_a = UsageQuery {
+        key_id: Some("vk_a".to_owned()),
+        ..all.clone()
+    };
+    assert_eq!(store.list_usage(&of_a).await.unwrap(), vec![first]);
+    let window = UsageQuery {
+        since: 200,
+        until: 300,
+        ..all.clone()
+    };
+    assert_eq!(
+        store.list_usage(&window).await.unwrap(),
+        vec![second.clone()]
+    );
+    let one = UsageQuery { limit: 1, ..all };
+    assert_eq!(store.list_usage(&one).await.unwrap(), vec![third]);
+}
