@@ -9,11 +9,13 @@
 //! in this module (errors, summaries, `Debug`) ever shows a key.
 
 mod env;
+mod governance;
 mod kinds;
 mod raw;
 mod storage;
 mod validate;
 
+pub use governance::{Governance, DEFAULT_RESERVE_OUTPUT_TOKENS};
 pub use storage::{Storage, DEFAULT_DATA_DIR, DEFAULT_MAX_BYTES, DEFAULT_RESPONSE_TTL_DAYS};
 
 #[cfg(test)]
@@ -396,6 +398,8 @@ pub struct Config {
     pub strict_models: bool,
     /// Where the store lives (`data_dir`, `storage`).
     pub storage: Storage,
+    /// Keys, aliases, prices, budgets (issue 14).
+    pub governance: Governance,
 }
 
 impl Config {
@@ -426,6 +430,10 @@ impl Config {
             "log_dir": self.log_dir.display().to_string(),
             "log_body": self.log_body,
             "client_keys": self.client_keys.len(),
+            "admin_keys": self.governance.admin_keys.len(),
+            "virtual_keys": self.governance.virtual_keys.iter().map(|k| k.name.clone()).collect::<Vec<_>>(),
+            "redis": self.governance.redis_url.is_some(),
+            "model_aliases": self.governance.model_aliases,
             "allow_unauthenticated": self.allow_unauthenticated,
             "max_body_bytes": self.max_body_bytes,
             "shutdown_grace_secs": self.shutdown_grace.as_secs(),

@@ -70,6 +70,19 @@ pub(crate) fn validate(
     let storage = super::storage::validate_storage(raw.data_dir, raw.storage, env, &mut |p, m| {
         problems.push(p, m)
     });
+    let governance = super::governance::validate_governance(
+        super::governance::RawGovernance {
+            admin_keys: raw.admin_keys,
+            redis_url: raw.redis_url,
+            model_aliases: raw.model_aliases,
+            pricing: raw.pricing,
+            virtual_keys: raw.virtual_keys,
+            budgets: raw.budgets,
+            reserve_output_tokens: raw.reserve_output_tokens,
+        },
+        env,
+        &mut |p, m| problems.push(p, m),
+    );
 
     let backends = match raw.backends {
         None => {
@@ -115,6 +128,7 @@ pub(crate) fn validate(
         max_body_bytes,
         strict_models: raw.strict_models.unwrap_or(false),
         storage,
+        governance,
         shutdown_grace: Duration::from_secs(
             raw.shutdown_grace_secs
                 .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),
