@@ -15,13 +15,18 @@ use std::time::Duration;
 use serde_json::Value;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
 use sqlx::Row;
 
 /// Where the embedded store lives when nothing else is configured (issue 13's `data_dir`).
 pub const DEFAULT_DATA_DIR: &str = "./data";
 /// The SQLite file inside the data directory.
 pub const SQLITE_FILE: &str = "ccp.sqlite3";
+/// Size the WAL file is truncated to after a checkpoint.
+pub const SQLITE_JOURNAL_SIZE_LIMIT: u64 = 4 * 1024 * 1024;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -210,9 +215,17 @@ impl Store {
     /// Opens SQLite with the store's settings (created when missing, WAL, foreign keys, a busy
     /// timeout so concurrent writers wait instead of failing) and migrates it.
     pub async fn open_sqlite(options: SqliteConnectOptions) -> Result<Self> {
+        // WAL with `synchronous = NORMAL`: a commit is an append without an fsync (the WAL is
+        // synced at checkpoints), so a crash can lose the last moments of writes but never
+        // corrupts the file — right for stored responses, and an order of magnitude cheaper per
+        // write than FULL. Incremental auto-vacuum lets eviction give pages back to the file
+        // system; `journal_size_limit` keeps the WAL file from staying large after a burst.
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .auto_vacuum(SqliteAutoVacuum::Incremental)
+            .pragma("journal_size_limit", SQLITE_JOURNAL_SIZE_LIMIT.to_string())
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         // SQLite has no migration lock, and switching a new file to WAL takes an exclusive
@@ -259,10 +272,9 @@ impl Store {
     }
 
     /// Stores a response and its items in one transaction. A response id already stored (by any
-    /// owner) is an error, never an overwrite.
+    /// owner) is an error, never an overwrite. Each item is written once, in `items`; the
+    /// Response object is kept without its `output` (rebuilt from the items on read).
     pub async fn put_response(&self, record: &ResponseRecord) -> Result<()> {
-        let input = items_json(&record.input_items)?;
-        let output = items_json(&record.output_items)?;
         let usage = record
             .usage
             .as_ref()
@@ -271,7 +283,14 @@ impl Store {
         let response = record
             .response
             .as_ref()
-            .map(serde_json::to_string)
+            .map(|r| match r {
+                Value::Object(map) => {
+                    let mut map = map.clone();
+                    map.remove("output");
+                    serde_json::to_string(&map)
+                }
+                other => serde_json::to_string(other),
+            })
             .transpose()?;
         let mut item_json =
             Vec::with_capacity(record.input_items.len() + record.output_items.len());
@@ -289,8 +308,6 @@ impl Store {
             record.model.len(),
             record.previous_response_id.as_deref().map_or(0, str::len),
             record.instructions.as_deref().map_or(0, str::len),
-            input.len(),
-            output.len(),
             usage.as_deref().map_or(0, str::len),
             response.as_deref().map_or(0, str::len),
             record.status.len(),
@@ -313,11 +330,6 @@ impl Store {
                 d.json_param(10),
                 d.json_param(13)
             );
-            let insert_item = format!(
-                "INSERT INTO items (response_id, position, id, owner, kind, json) \
-                 VALUES ($1, $2, $3, $4, $5, {})",
-                d.json_param(6)
-            );
             let mut tx = pool.begin().await?;
             sqlx::query(&insert_response)
                 .bind(&record.id)
@@ -327,24 +339,46 @@ impl Store {
                 .bind(&record.model)
                 .bind(&record.previous_response_id)
                 .bind(&record.instructions)
-                .bind(&input)
-                .bind(&output)
+                .bind("[]")
+                .bind("[]")
                 .bind(&usage)
                 .bind(&record.status)
                 .bind(size)
                 .bind(&response)
                 .execute(&mut *tx)
                 .await?;
-            for (position, (kind, id, json)) in item_json.iter().enumerate() {
-                sqlx::query(&insert_item)
-                    .bind(&record.id)
-                    .bind(i64::try_from(position).unwrap_or(i64::MAX))
-                    .bind(*id)
-                    .bind(&record.owner)
-                    .bind(kind.as_str())
-                    .bind(json)
-                    .execute(&mut *tx)
-                    .await?;
+            // All items in one statement (chunked to stay under the bind-parameter limits).
+            for (chunk_no, chunk) in item_json.chunks(150).enumerate() {
+                let mut sql = String::from(
+                    "INSERT INTO items (response_id, position, id, owner, kind, json) VALUES ",
+                );
+                for n in 0..chunk.len() {
+                    let b = n * 6;
+                    if n > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!(
+                        "(${}, ${}, ${}, ${}, ${}, {})",
+                        b + 1,
+                        b + 2,
+                        b + 3,
+                        b + 4,
+                        b + 5,
+                        d.json_param(b + 6)
+                    ));
+                }
+                let mut query = sqlx::query(&sql);
+                for (n, (kind, id, json)) in chunk.iter().enumerate() {
+                    let position = chunk_no * 150 + n;
+                    query = query
+                        .bind(&record.id)
+                        .bind(i64::try_from(position).unwrap_or(i64::MAX))
+                        .bind(*id)
+                        .bind(&record.owner)
+                        .bind(kind.as_str())
+                        .bind(json);
+                }
+                query.execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok(())
@@ -356,10 +390,8 @@ impl Store {
         on_pool!(self, pool, d => {
             let sql = format!(
                 "SELECT id, owner, created_at, expires_at, model, previous_response_id, \
-                 instructions, {} AS input_items, {} AS output_items, {} AS usage, status, \
-                 {} AS response FROM responses WHERE owner = $1 AND id = $2",
-                d.json_col("input_items"),
-                d.json_col("output_items"),
+                 instructions, {} AS usage, status, {} AS response \
+                 FROM responses WHERE owner = $1 AND id = $2",
                 d.json_col("usage"),
                 d.json_col("response")
             );
@@ -367,10 +399,42 @@ impl Store {
             else {
                 return Ok(None);
             };
-            let input: String = row.try_get("input_items")?;
-            let output: String = row.try_get("output_items")?;
+            let items_sql = format!(
+                "SELECT kind, id, {} AS json FROM items WHERE owner = $1 AND response_id = $2 \
+                 ORDER BY position",
+                d.json_col("json")
+            );
+            let item_rows = sqlx::query(&items_sql)
+                .bind(owner)
+                .bind(id)
+                .fetch_all(pool)
+                .await?;
+            let mut input_items = Vec::new();
+            let mut output_items = Vec::new();
+            for item in &item_rows {
+                let kind: String = item.try_get("kind")?;
+                let json: String = item.try_get("json")?;
+                let record = ItemRecord {
+                    id: item.try_get("id")?,
+                    item: serde_json::from_str(&json)?,
+                };
+                match ItemKind::parse(&kind) {
+                    ItemKind::Input => input_items.push(record),
+                    ItemKind::Output => output_items.push(record),
+                }
+            }
             let usage: Option<String> = row.try_get("usage")?;
             let response: Option<String> = row.try_get("response")?;
+            let response = match response.as_deref().map(serde_json::from_str::<Value>).transpose()? {
+                Some(Value::Object(mut map)) => {
+                    map.insert(
+                        "output".into(),
+                        Value::Array(output_items.iter().map(|i| i.item.clone()).collect()),
+                    );
+                    Some(Value::Object(map))
+                }
+                other => other,
+            };
             Ok(Some(ResponseRecord {
                 id: row.try_get("id")?,
                 owner: row.try_get("owner")?,
@@ -379,11 +443,11 @@ impl Store {
                 model: row.try_get("model")?,
                 previous_response_id: row.try_get("previous_response_id")?,
                 instructions: row.try_get("instructions")?,
-                input_items: items_from_json(&input)?,
-                output_items: items_from_json(&output)?,
+                input_items,
+                output_items,
                 usage: usage.as_deref().map(serde_json::from_str).transpose()?,
                 status: row.try_get("status")?,
-                response: response.as_deref().map(serde_json::from_str).transpose()?,
+                response,
             }))
         })
     }
@@ -531,46 +595,82 @@ impl Store {
         })
     }
 
-    /// Removes the oldest responses (of any owner) until what is stored is at most `max_bytes`;
-    /// returns how many went. Rows are removed in batches of at most 500 per transaction, so a
-    /// large eviction never holds the database for long.
+    /// What the store occupies, the measure `max_bytes` bounds: for SQLite the pages in use
+    /// (the file minus its free pages: rows, indexes and page overhead), for PostgreSQL the sum
+    /// of the responses' serialized sizes.
+    pub async fn used_bytes(&self) -> Result<u64> {
+        match self {
+            Store::Sqlite(pool) => {
+                let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+                    .fetch_one(pool)
+                    .await?;
+                let free: i64 = sqlx::query_scalar("PRAGMA freelist_count")
+                    .fetch_one(pool)
+                    .await?;
+                let size: i64 = sqlx::query_scalar("PRAGMA page_size")
+                    .fetch_one(pool)
+                    .await?;
+                Ok(u64::try_from((pages - free).max(0) * size).unwrap_or(0))
+            }
+            Store::Postgres(_) => self.size_bytes().await,
+        }
+    }
+
+    /// Removes the oldest responses (of any owner) until [`Store::used_bytes`] is at most
+    /// `max_bytes`; returns how many went. Each round deletes one batch (sized from the excess,
+    /// at most 1000 rows) in one short transaction, so eviction never holds the database for
+    /// long; SQLite then hands the freed pages back to the file system.
     pub async fn evict_to(&self, max_bytes: u64) -> Result<u64> {
-        let limit = i64::try_from(max_bytes).unwrap_or(i64::MAX);
         let mut removed = 0u64;
         loop {
-            let total = i64::try_from(self.size_bytes().await?).unwrap_or(i64::MAX);
-            if total <= limit {
+            let used = self.used_bytes().await?;
+            if used <= max_bytes {
+                if removed > 0 {
+                    if let Store::Sqlite(pool) = self {
+                        sqlx::query("PRAGMA incremental_vacuum")
+                            .execute(pool)
+                            .await?;
+                    }
+                }
                 return Ok(removed);
             }
-            let excess = total - limit;
+            let excess = used - max_bytes;
+            // Rows occupy more than their serialized size (indexes, page overhead): scale the
+            // excess to serialized bytes by the store's current ratio, plus a tenth.
+            let logical = self.size_bytes().await?.max(1);
+            let target =
+                (u128::from(excess) * u128::from(logical) / u128::from(used.max(1))) * 11 / 10;
+            let target = i64::try_from(target).unwrap_or(i64::MAX).max(1);
             let batch = on_pool!(self, pool, _d => {
-                // The oldest rows whose running size first covers the excess (at most 500).
                 let rows = sqlx::query(
-                    "SELECT id, size_bytes FROM responses ORDER BY created_at, id LIMIT 500",
+                    "SELECT id, size_bytes FROM responses ORDER BY created_at, id LIMIT 1000",
                 )
                 .fetch_all(pool)
                 .await?;
                 let mut ids = Vec::new();
                 let mut freed = 0i64;
                 for row in &rows {
-                    if freed >= excess {
+                    if freed >= target {
                         break;
                     }
                     ids.push(row.try_get::<String, _>("id")?);
                     freed += row.try_get::<i64, _>("size_bytes")?;
                 }
-                let mut tx = pool.begin().await?;
-                for id in &ids {
-                    sqlx::query("DELETE FROM items WHERE response_id = $1")
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query("DELETE FROM responses WHERE id = $1")
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
+                if !ids.is_empty() {
+                    let list = (1..=ids.len()).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
+                    let mut tx = pool.begin().await?;
+                    for table_sql in [
+                        format!("DELETE FROM items WHERE response_id IN ({list})"),
+                        format!("DELETE FROM responses WHERE id IN ({list})"),
+                    ] {
+                        let mut q = sqlx::query(&table_sql);
+                        for id in &ids {
+                            q = q.bind(id);
+                        }
+                        q.execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
                 }
-                tx.commit().await?;
                 ids.len() as u64
             });
             if batch == 0 {
@@ -613,20 +713,4 @@ impl Store {
 /// A short, growing pause between migration attempts.
 async fn migration_pause(attempt: u32) {
     tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
-}
-
-fn items_json(items: &[ItemRecord]) -> Result<String> {
-    let values: Vec<Value> = items
-        .iter()
-        .map(|i| Value::Array(vec![Value::String(i.id.clone()), i.item.clone()]))
-        .collect();
-    Ok(serde_json::to_string(&values)?)
-}
-
-fn items_from_json(json: &str) -> Result<Vec<ItemRecord>> {
-    let pairs: Vec<(String, Value)> = serde_json::from_str(json)?;
-    Ok(pairs
-        .into_iter()
-        .map(|(id, item)| ItemRecord { id, item })
-        .collect())
 }

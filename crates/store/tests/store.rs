@@ -37,6 +37,7 @@ fn item(id: &str, text: &str) -> ItemRecord {
 }
 
 fn record(id: &str, owner: &str, inputs: usize) -> ResponseRecord {
+    let output = json!({"type": "reasoning", "id": format!("{id}_out"), "summary": [], "content": [{"type": "reasoning_text", "text": "hmm ✓"}]});
     ResponseRecord {
         id: id.to_owned(),
         owner: owner.to_owned(),
@@ -50,12 +51,14 @@ fn record(id: &str, owner: &str, inputs: usize) -> ResponseRecord {
             .collect(),
         output_items: vec![ItemRecord {
             id: format!("{id}_out"),
-            item: json!({"type": "reasoning", "id": format!("{id}_out"), "summary": [], "content": [{"type": "reasoning_text", "text": "hmm ✓"}]}),
+            item: output.clone(),
         }],
         usage: Some(json!({"input_tokens": 12, "output_tokens": 3, "total_tokens": 15})),
         status: "completed".to_owned(),
+        // The Response object's `output` is what the output items are (the store keeps them
+        // once and puts them back on read).
         response: Some(
-            json!({"id": id, "object": "response", "status": "completed", "output": []}),
+            json!({"id": id, "object": "response", "status": "completed", "output": [output]}),
         ),
     }
 }
@@ -388,26 +391,37 @@ async fn postgres_open_by_url() {
 }
 
 async fn evict_to_a_size_bound(store: Store) {
-    for n in 0..20 {
-        let mut r = record(&format!("resp_e{n:02}"), "alice", 3);
+    let big = "x".repeat(2_000);
+    for n in 0..200 {
+        let mut r = record(&format!("resp_e{n:03}"), "alice", 1);
         r.created_at = 1_000 + n;
+        r.instructions = Some(big.clone());
         store.put_response(&r).await.unwrap();
     }
-    let total = store.size_bytes().await.unwrap();
-    let one = total / 20;
-    assert_eq!(store.evict_to(total).await.unwrap(), 0);
-    // Room for about five: the oldest go first, the newest stay.
-    let removed = store.evict_to(one * 5 + one / 2).await.unwrap();
-    assert_eq!(removed, 15);
-    assert!(store.size_bytes().await.unwrap() <= one * 5 + one / 2);
-    assert_eq!(store.get_response("alice", "resp_e14").await.unwrap(), None);
-    assert_eq!(store.get_item("alice", "resp_e14_in0").await.unwrap(), None);
-    assert!(store
-        .get_response("alice", "resp_e15")
-        .await
-        .unwrap()
-        .is_some());
-    assert_eq!(store.evict_to(0).await.unwrap(), 5);
+    let used = store.used_bytes().await.unwrap();
+    assert!(used > 400_000, "{used}");
+    assert_eq!(store.evict_to(used).await.unwrap(), 0);
+    let bound = used / 2;
+    let removed = store.evict_to(bound).await.unwrap();
+    assert!((90..=150).contains(&removed), "{removed} removed");
+    assert!(store.used_bytes().await.unwrap() <= bound);
+    // Oldest first: every survivor is newer than every evicted response.
+    let kept: Vec<bool> = {
+        let mut v = Vec::new();
+        for n in 0..200 {
+            let id = format!("resp_e{n:03}");
+            v.push(store.get_response("alice", &id).await.unwrap().is_some());
+        }
+        v
+    };
+    let first_kept = kept.iter().position(|k| *k).unwrap();
+    assert_eq!(first_kept as u64, removed);
+    assert!(kept[first_kept..].iter().all(|k| *k));
+    assert_eq!(
+        store.get_item("alice", "resp_e000_in0").await.unwrap(),
+        None
+    );
+    assert_eq!(store.evict_to(0).await.unwrap(), 200 - removed);
     assert_eq!(store.size_bytes().await.unwrap(), 0);
 }
 

@@ -9,7 +9,9 @@
 
 use std::collections::BTreeMap;
 
-use ccp_governance::config::{validate_global_budgets, validate_virtual_keys, BudgetConfig, VirtualKeyConfig};
+use ccp_governance::config::{
+    validate_global_budgets, validate_virtual_keys, BudgetConfig, VirtualKeyConfig,
+};
 use ccp_governance::keys::secret::KeyHasher;
 use ccp_governance::limits::budget::BudgetSpec;
 use ccp_governance::pricing::{PriceConfig, PriceTable};
@@ -176,7 +178,9 @@ fn resolve_key_env(
                 Ok(Expanded { value, .. }) => k.key = SecretString::from(value.trim().to_owned()),
                 Err(e) => push(
                     format!("virtual_keys[{i}].key"),
-                    format!("cannot resolve an environment reference ({e:?}) — export the variable"),
+                    format!(
+                        "cannot resolve an environment reference ({e:?}) — export the variable"
+                    ),
                 ),
             }
             k
