@@ -98,6 +98,7 @@ fn serve(path: &std::path::Path) -> ExitCode {
     };
     if !config.is_loopback_listen()
         && config.client_keys.is_empty()
+        && !config.governance.keys_possible()
         && !config.allow_unauthenticated
     {
         tracing::error!(

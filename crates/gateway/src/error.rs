@@ -74,6 +74,20 @@ pub enum GatewayError {
         param: Option<String>,
         message: String,
     },
+    /// The caller's virtual key may not use this model (403 `model_not_allowed`).
+    #[error("model `{model}` is not allowed for this key; allowed: {}", if allowed.is_empty() { "no model".to_owned() } else { allowed.join(", ") })]
+    ModelNotAllowed { model: String, allowed: Vec<String> },
+    /// A budget is used up (402 `budget_exceeded`); the message names the scope and its reset.
+    #[error("budget exceeded: {message}")]
+    BudgetExceeded { message: String, retry_after: u64 },
+    /// A rate limit of the caller's key (429 `rate_limit_exceeded`, `Retry-After` and
+    /// `x-ratelimit-*` headers).
+    #[error("rate limit exceeded: {message}")]
+    RateLimited {
+        message: String,
+        retry_after: u64,
+        headers: Vec<(String, String)>,
+    },
     /// A bug or an unexpected condition inside the proxy.
     #[error("{0}")]
     Internal(String),
@@ -90,6 +104,9 @@ impl GatewayError {
             GatewayError::Upstream { status, .. } => *status,
             GatewayError::UsageLimit { .. } => 429,
             GatewayError::State { status, .. } => *status,
+            GatewayError::ModelNotAllowed { .. } => 403,
+            GatewayError::BudgetExceeded { .. } => 402,
+            GatewayError::RateLimited { .. } => 429,
             GatewayError::Internal(_) => 500,
         }
     }
@@ -101,7 +118,10 @@ impl GatewayError {
             | GatewayError::PayloadTooLarge { .. }
             | GatewayError::NotFound(_)
             | GatewayError::State { .. }
+            | GatewayError::ModelNotAllowed { .. }
             | GatewayError::ModelNotFound { .. } => "invalid_request_error",
+            GatewayError::BudgetExceeded { .. } => "insufficient_quota",
+            GatewayError::RateLimited { .. } => "rate_limit_error",
             GatewayError::Unauthorized(_) => "authentication_error",
             GatewayError::Upstream { code, status, .. } => match code.as_str() {
                 "invalid_api_key" => "authentication_error",
@@ -126,6 +146,9 @@ impl GatewayError {
             GatewayError::Upstream { code, .. } => code,
             GatewayError::UsageLimit { kind, .. } => kind,
             GatewayError::State { code, .. } => code,
+            GatewayError::ModelNotAllowed { .. } => "model_not_allowed",
+            GatewayError::BudgetExceeded { .. } => "budget_exceeded",
+            GatewayError::RateLimited { .. } => "rate_limit_exceeded",
             GatewayError::Internal(_) => "server_error",
         }
     }
@@ -141,6 +164,9 @@ impl GatewayError {
             GatewayError::Upstream { .. } => "upstream",
             GatewayError::UsageLimit { .. } => "usage_limit",
             GatewayError::State { .. } => "state",
+            GatewayError::ModelNotAllowed { .. } => "model_not_allowed",
+            GatewayError::BudgetExceeded { .. } => "budget_exceeded",
+            GatewayError::RateLimited { .. } => "rate_limited",
             GatewayError::Internal(_) => "internal",
         }
     }
@@ -149,6 +175,8 @@ impl GatewayError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             GatewayError::Upstream { retry_after, .. } => *retry_after,
+            GatewayError::BudgetExceeded { retry_after, .. }
+            | GatewayError::RateLimited { retry_after, .. } => Some(*retry_after),
             GatewayError::UsageLimit {
                 resets_at: Some(at),
                 ..
@@ -163,12 +191,35 @@ impl GatewayError {
         }
     }
 
+    /// Headers the answer carries besides `Retry-After` (a rate limit's `x-ratelimit-*`).
+    pub fn extra_headers(&self) -> &[(String, String)] {
+        match self {
+            GatewayError::RateLimited { headers, .. } => headers,
+            _ => &[],
+        }
+    }
+
+    /// The code a `response.failed` event carries for this error, chosen for what Codex does
+    /// with it (codex-wire §4.4): a rate limit waits and retries ("try again in Ns" is in the
+    /// message), an exhausted budget stops at once, a refused model stops and prints the
+    /// message. Other errors keep their code.
+    pub fn in_stream_code(&self) -> &str {
+        match self {
+            GatewayError::RateLimited { .. } => "rate_limit_exceeded",
+            GatewayError::BudgetExceeded { .. } => "insufficient_quota",
+            GatewayError::ModelNotAllowed { .. } => "invalid_prompt",
+            other => other.code(),
+        }
+    }
+
     /// `{"error": {"message", "type", "code", "param"}}`.
     pub fn body(&self) -> Value {
         let param = match self {
             GatewayError::BadRequest { param: Some(p), .. }
             | GatewayError::State { param: Some(p), .. } => Value::String(p.clone()),
-            GatewayError::ModelNotFound { .. } => Value::String("model".into()),
+            GatewayError::ModelNotFound { .. } | GatewayError::ModelNotAllowed { .. } => {
+                Value::String("model".into())
+            }
             _ => Value::Null,
         };
         let mut body = json!({"error": {

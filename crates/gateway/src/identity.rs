@@ -6,6 +6,9 @@
 //! position in `client_keys` (`client-key-0`, …), never by its value, so it can be logged,
 //! returned by an admin API and used as a storage key.
 
+use std::sync::Arc;
+
+use ccp_governance::keys::VirtualKey;
 use serde::Serialize;
 
 /// How the caller was identified.
@@ -16,14 +19,35 @@ pub enum IdentityKind {
     Anonymous,
     /// The caller presented `client_keys[index]`.
     ClientKey { index: usize },
+    /// The caller presented a virtual key (issue 14); `id` is the key's id (`cfg:<name>` for a
+    /// key in the config, `vk_…` for one created by the admin API).
+    VirtualKey,
 }
 
 /// The caller of one request: a stable, non-secret id and how it was established.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ClientIdentity {
     /// Stable across requests and restarts while the config keeps its order; safe to log.
     pub id: String,
     pub kind: IdentityKind,
+    /// The virtual key's record (policy, principal, team) — never its secret.
+    #[serde(skip)]
+    pub key: Option<Arc<VirtualKey>>,
+}
+
+impl PartialEq for ClientIdentity {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id && self.kind == other.kind
+    }
+}
+
+impl Eq for ClientIdentity {}
+
+impl std::hash::Hash for ClientIdentity {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.id.hash(state);
+        self.kind.hash(state);
+    }
 }
 
 impl ClientIdentity {
@@ -32,6 +56,7 @@ impl ClientIdentity {
         ClientIdentity {
             id: "anonymous".to_owned(),
             kind: IdentityKind::Anonymous,
+            key: None,
         }
     }
 
@@ -40,6 +65,16 @@ impl ClientIdentity {
         ClientIdentity {
             id: format!("client-key-{index}"),
             kind: IdentityKind::ClientKey { index },
+            key: None,
+        }
+    }
+
+    /// The caller that presented a virtual key.
+    pub fn virtual_key(key: Arc<VirtualKey>) -> Self {
+        ClientIdentity {
+            id: key.id.clone(),
+            kind: IdentityKind::VirtualKey,
+            key: Some(key),
         }
     }
 }

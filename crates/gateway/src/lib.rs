@@ -11,6 +11,7 @@ mod access_log;
 pub mod codex_auth;
 pub mod config;
 pub mod error;
+pub mod govern;
 pub mod identity;
 pub mod pipeline;
 pub mod redact;

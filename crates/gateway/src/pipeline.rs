@@ -22,6 +22,8 @@ use http::HeaderMap;
 use crate::access_log::RequestLog;
 use crate::config::Config;
 use crate::error::GatewayError;
+use crate::govern::Governor;
+use crate::identity::ClientIdentity;
 use crate::redact::Redactor;
 use crate::routing::Router;
 use crate::state::record::{assign_ids, Recorder};
@@ -130,6 +132,14 @@ impl ClientBody {
             ClientBody::Frame(_) => 4096,
         }
     }
+
+    /// Size in bytes, walking a frame's values (for token estimates; not on the hot path).
+    pub fn approx_len(&self) -> usize {
+        match self {
+            ClientBody::Bytes(b) => b.len(),
+            ClientBody::Frame(map) => map.values().map(approx_json_len).sum(),
+        }
+    }
 }
 
 /// A routed, parsed request ready to execute.
@@ -153,6 +163,8 @@ pub struct Gateway {
     redactor: Redactor,
     /// Stored responses and the reasoning sealer (`crate::state`).
     state: Arc<ResponseState>,
+    /// Virtual keys, aliases, budgets, rate limits (`crate::govern`).
+    governor: Arc<Governor>,
 }
 
 impl Gateway {
@@ -181,6 +193,7 @@ impl Gateway {
             })
             .collect();
         let state = Arc::new(ResponseState::without_store()?);
+        let governor = Arc::new(Governor::without_store(&config.governance)?);
         Ok(Gateway {
             config: Arc::new(config),
             router,
@@ -188,6 +201,7 @@ impl Gateway {
             mappers,
             redactor,
             state,
+            governor,
         })
     }
 
@@ -197,7 +211,22 @@ impl Gateway {
         let state = ResponseState::open(&config.storage)
             .await
             .map_err(GatewayError::Internal)?;
-        Ok(Gateway::new(config)?.with_state(state))
+        let governor = match state.store() {
+            Some(store) => Governor::open(&config.governance, store)
+                .await
+                .map_err(GatewayError::Internal)?,
+            None => Governor::without_store(&config.governance)?,
+        };
+        let governor = Arc::new(governor);
+        governor.spawn_revocation_listener();
+        let mut gateway = Gateway::new(config)?.with_state(state);
+        gateway.governor = governor;
+        Ok(gateway)
+    }
+
+    /// Governance: keys, aliases, budgets, rate limits.
+    pub fn governor(&self) -> &Arc<Governor> {
+        &self.governor
     }
 
     /// Uses `state` for stored responses (and starts its background retention).
@@ -231,6 +260,7 @@ impl Gateway {
     /// Parses and routes a request body that arrived on `path` (prefix included).
     pub fn prepare(
         &self,
+        identity: &ClientIdentity,
         path: &str,
         headers: &HeaderMap,
         body: Bytes,
@@ -243,7 +273,7 @@ impl Gateway {
             },
             message: format!("invalid request body: {e}"),
         })?;
-        let route = self.route(path, headers, request.model.as_deref())?;
+        let route = self.route(identity, path, headers, request.model.as_deref())?;
         Ok(PreparedRequest {
             backend: route.backend,
             upstream_model: route.upstream_model,
@@ -256,6 +286,7 @@ impl Gateway {
     /// fields already removed, `input` already expanded into the full history).
     pub fn prepare_frame(
         &self,
+        identity: &ClientIdentity,
         path: &str,
         headers: &HeaderMap,
         frame: serde_json::Map<String, serde_json::Value>,
@@ -269,7 +300,7 @@ impl Gateway {
             },
             message: format!("invalid request: {e}"),
         })?;
-        let route = self.route(path, headers, request.model.as_deref())?;
+        let route = self.route(identity, path, headers, request.model.as_deref())?;
         Ok(PreparedRequest {
             backend: route.backend,
             upstream_model: route.upstream_model,
@@ -284,6 +315,7 @@ impl Gateway {
     /// Parses and routes a Chat Completions body that arrived on `path` (prefix included).
     pub fn prepare_chat(
         &self,
+        identity: &ClientIdentity,
         path: &str,
         headers: &HeaderMap,
         body: &[u8],
@@ -311,7 +343,7 @@ impl Gateway {
             return Err(bad(Some("messages"), message.to_owned()));
         }
         let model = obj.get("model").and_then(serde_json::Value::as_str);
-        let route = self.route(path, headers, model)?;
+        let route = self.route(identity, path, headers, model)?;
         Ok(PreparedChat {
             backend: route.backend,
             upstream_model: route.upstream_model,
@@ -320,12 +352,20 @@ impl Gateway {
         })
     }
 
+    /// Routes by path, the model (after aliases; refused when the caller's key may not use it)
+    /// and headers.
     fn route(
         &self,
+        identity: &ClientIdentity,
         path: &str,
         headers: &HeaderMap,
         model: Option<&str>,
     ) -> Result<crate::routing::Route, GatewayError> {
+        let resolved = match model {
+            Some(m) => Some(self.governor.resolve_model(identity, m)?),
+            None => None,
+        };
+        let model = resolved.as_deref();
         let lookup = |name: &str| {
             headers
                 .get(name)
@@ -357,23 +397,95 @@ impl Gateway {
     /// [`Gateway::execute`], then the answer sealed and (with `store`, default true) recorded.
     pub async fn respond(
         &self,
-        owner: &str,
+        identity: &ClientIdentity,
         mut prepared: PreparedRequest,
     ) -> Result<GatewayResponse, GatewayError> {
-        let recorder = self.resolve_state(owner, &mut prepared).await?;
-        let mut response = self.execute(prepared).await?;
+        let recorder = self.resolve_state(&identity.id, &mut prepared).await?;
+        let client_model = prepared
+            .request
+            .model
+            .clone()
+            .unwrap_or_else(|| prepared.upstream_model.clone());
+        let admission = self
+            .governor
+            .admit(
+                identity,
+                &client_model,
+                &prepared.upstream_model,
+                || prepared.body.approx_len(),
+                prepared.request.max_output_tokens,
+            )
+            .await?;
+        let mut response = match self.execute(prepared).await {
+            Ok(r) => r,
+            Err(e) => {
+                if let Some(adm) = admission {
+                    adm.settle(Some(Default::default()), 0).await;
+                }
+                return Err(e);
+            }
+        };
         response.body = match response.body {
-            ResponseBody::Stream(events) => ResponseBody::Stream(recorder.wrap(events)),
+            ResponseBody::Stream(events) => {
+                let events = recorder.wrap(events);
+                ResponseBody::Stream(match admission {
+                    Some(adm) => {
+                        extend_headers(&mut response.headers, &adm.headers);
+                        adm.wrap(events)
+                    }
+                    None => events,
+                })
+            }
             ResponseBody::Json(mut resp) => {
                 recorder.finish_json(&mut resp).await;
+                if let Some(adm) = admission {
+                    extend_headers(&mut response.headers, &adm.headers);
+                    let usage = resp.usage.as_ref().map(crate::govern::admit::token_usage);
+                    adm.settle(usage, 0).await;
+                }
                 ResponseBody::Json(resp)
             }
             ResponseBody::RawJson(bytes) => {
                 recorder.finish_raw(&bytes).await;
+                if let Some(adm) = admission {
+                    extend_headers(&mut response.headers, &adm.headers);
+                    let usage =
+                        serde_json::from_slice::<ccp_types::events::ResponseSummary>(&bytes)
+                            .ok()
+                            .and_then(|r| r.usage)
+                            .map(|u| crate::govern::admit::token_usage(&u));
+                    adm.settle(usage, 0).await;
+                }
                 ResponseBody::RawJson(bytes)
             }
         };
         Ok(response)
+    }
+
+    /// A governance denial as a Responses stream (`response.created`, then `response.failed`
+    /// with the code Codex acts on: see [`GatewayError::in_stream_code`]).
+    pub fn denial_stream(&self, e: &GatewayError, model: &str) -> EventStream {
+        use ccp_types::events::{ResponseError, ResponseEvent, ResponseStatus};
+        let mut resp = ResponseObject::new(
+            new_response_id(),
+            model.to_owned(),
+            u64::try_from(crate::state::now_secs()).unwrap_or(0),
+        );
+        let created = ResponseEvent::Created {
+            response: Box::new(resp.clone()),
+        };
+        resp.status = ResponseStatus::Failed;
+        resp.error = Some(ResponseError {
+            code: e.in_stream_code().to_owned(),
+            message: e.to_string(),
+        });
+        let failed = ResponseEvent::Failed {
+            response: Box::new(resp),
+        };
+        Box::pin(futures_util::stream::iter([
+            StreamEvent::Typed(created),
+            StreamEvent::Typed(failed),
+        ]))
     }
 
     /// The input side of [`Gateway::respond`]: rewrites `prepared` (typed request and client
@@ -502,12 +614,30 @@ impl Gateway {
         self.upstreams[prepared.backend].call(call).await
     }
 
-    /// Runs a prepared Chat Completions request on its backend's upstream.
-    pub async fn execute_chat(&self, prepared: PreparedChat) -> Result<ChatResponse, GatewayError> {
+    /// Runs a prepared Chat Completions request for `identity`: admitted by governance, then
+    /// on its backend's upstream, then settled.
+    pub async fn execute_chat(
+        &self,
+        identity: &ClientIdentity,
+        prepared: PreparedChat,
+    ) -> Result<ChatResponse, GatewayError> {
         let client_model = prepared
             .model()
             .unwrap_or(&prepared.upstream_model)
             .to_owned();
+        let max_output = ["max_completion_tokens", "max_tokens"]
+            .iter()
+            .find_map(|k| prepared.body.get(*k).and_then(serde_json::Value::as_u64));
+        let admission = self
+            .governor
+            .admit(
+                identity,
+                &client_model,
+                &prepared.upstream_model,
+                || prepared.body_len,
+                max_output,
+            )
+            .await?;
         let (log, mapper) =
             self.call_setup(prepared.backend, &client_model, &prepared.upstream_model)?;
         let call = ChatCall {
@@ -517,7 +647,30 @@ impl Gateway {
             log,
             mapper,
         };
-        self.upstreams[prepared.backend].call_chat(call).await
+        let outcome = self.upstreams[prepared.backend].call_chat(call).await;
+        let Some(adm) = admission else {
+            return outcome;
+        };
+        let mut response = match outcome {
+            Ok(r) => r,
+            Err(e) => {
+                adm.settle(Some(Default::default()), 0).await;
+                return Err(e);
+            }
+        };
+        extend_headers(&mut response.headers, &adm.headers);
+        response.body = match response.body {
+            ChatBody::Json(bytes) => {
+                let usage = serde_json::from_slice::<serde_json::Value>(&bytes)
+                    .ok()
+                    .as_ref()
+                    .and_then(crate::govern::admit::chat_usage);
+                adm.settle(usage, 0).await;
+                ChatBody::Json(bytes)
+            }
+            ChatBody::Stream(frames) => ChatBody::Stream(adm.wrap_chat(frames)),
+        };
+        Ok(response)
     }
 
     /// What every call needs besides the request: the access log and the failure mapper; an
@@ -555,6 +708,32 @@ impl Gateway {
     }
 }
 
+/// About how many bytes `v` takes as JSON (strings and structure, without escaping).
+fn approx_json_len(v: &serde_json::Value) -> usize {
+    match v {
+        serde_json::Value::String(s) => s.len() + 2,
+        serde_json::Value::Array(a) => a.iter().map(approx_json_len).sum::<usize>() + 2,
+        serde_json::Value::Object(o) => {
+            o.iter()
+                .map(|(k, v)| k.len() + 3 + approx_json_len(v))
+                .sum::<usize>()
+                + 2
+        }
+        _ => 8,
+    }
+}
+
+fn extend_headers(headers: &mut HeaderMap, extra: &[(String, String)]) {
+    for (name, value) in extra {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            http::HeaderValue::from_str(value),
+        ) {
+            headers.insert(name, value);
+        }
+    }
+}
+
 /// Whether `include` (an array of strings, or one string) names `what`.
 fn includes(include: Option<&serde_json::Value>, what: &str) -> bool {
     match include {
@@ -572,7 +751,12 @@ pub fn secret_values(config: &Config) -> Vec<String> {
         .filter_map(|b| b.api_key.as_ref().map(|k| k.expose().to_owned()));
     let client = config.client_keys.iter().map(|k| k.expose().to_owned());
     let storage = config.storage.password();
-    upstream.chain(client).chain(storage).collect()
+    let governance = config.governance.secrets();
+    upstream
+        .chain(client)
+        .chain(storage)
+        .chain(governance)
+        .collect()
 }
 
 /// The configured client keys.

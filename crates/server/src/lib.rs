@@ -112,6 +112,14 @@ pub fn error_response(e: &GatewayError) -> Response {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
     }
+    for (name, value) in e.extra_headers() {
+        if let (Ok(name), Ok(value)) = (
+            axum::http::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            resp.headers_mut().insert(name, value);
+        }
+    }
     resp.extensions_mut().insert(ErrorReason {
         code: e.code().to_owned(),
         message: e.to_string(),

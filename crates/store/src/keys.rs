@@ -59,6 +59,32 @@ impl Store {
         })
     }
 
+    /// Replaces what may change of key `id` (name, principal, team, expiry, policy, metadata;
+    /// never its secret, creation or revocation); `false` when there is no such key.
+    pub async fn update_virtual_key(&self, record: &VirtualKeyRecord) -> Result<bool> {
+        let policy = serde_json::to_string(&record.policy)?;
+        let metadata = serde_json::to_string(&record.metadata)?;
+        on_pool!(self, pool, d => {
+            let sql = format!(
+                "UPDATE virtual_keys SET name = $2, principal = $3, team = $4, expires_at = $5, \
+                 policy = {}, metadata = {} WHERE id = $1",
+                d.json_param(6),
+                d.json_param(7)
+            );
+            let done = sqlx::query(&sql)
+                .bind(&record.id)
+                .bind(&record.name)
+                .bind(&record.principal)
+                .bind(&record.team)
+                .bind(record.expires_at)
+                .bind(&policy)
+                .bind(&metadata)
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
     /// The key whose secret hashes to `key_hash` (revoked and expired keys included: the caller
     /// decides what they mean).
     pub async fn virtual_key_by_hash(&self, key_hash: &str) -> Result<Option<VirtualKeyRecord>> {

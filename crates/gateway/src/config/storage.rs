@@ -67,6 +67,11 @@ impl Storage {
         redact_url_password(self.location.expose())
     }
 
+    /// Any URL with its password replaced by `***` (for messages about Redis too).
+    pub fn redact_url(url: &str) -> String {
+        redact_url_password(url)
+    }
+
     /// The password inside a URL location, for the redactor.
     pub fn password(&self) -> Option<String> {
         url_password(self.location.expose()).map(str::to_owned)

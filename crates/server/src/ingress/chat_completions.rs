@@ -12,11 +12,12 @@
 use std::sync::atomic::Ordering;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{OriginalUri, State};
+use axum::extract::{Extension, OriginalUri, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::Response;
 use axum::routing::{post, MethodRouter};
+use ccp_gateway::identity::ClientIdentity;
 use ccp_gateway::pipeline::{ChatBody, ChatResponse};
 use ccp_gateway::{Gateway, GatewayError};
 
@@ -35,6 +36,7 @@ pub fn methods(state: &AppState) -> MethodRouter<AppState> {
 /// Creates a chat completion.
 pub async fn create(
     State(state): State<AppState>,
+    Extension(identity): Extension<ClientIdentity>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Body,
@@ -46,12 +48,12 @@ pub async fn create(
         Ok(b) => b,
         Err(_) => return error_response(&GatewayError::PayloadTooLarge { limit }),
     };
-    let prepared = match gateway.prepare_chat(uri.path(), &headers, &body) {
+    let prepared = match gateway.prepare_chat(&identity, uri.path(), &headers, &body) {
         Ok(p) => p,
         Err(e) => return error_response(&e),
     };
     let routed = routing_headers(gateway, prepared.backend, &prepared.upstream_model);
-    let (mut resp, upstream_headers) = match gateway.execute_chat(prepared).await {
+    let (mut resp, upstream_headers) = match gateway.execute_chat(&identity, prepared).await {
         Ok(ChatResponse { headers, body }) => {
             let resp = match body {
                 ChatBody::Json(bytes) => raw_json_response(StatusCode::OK, bytes),

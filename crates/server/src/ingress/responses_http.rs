@@ -57,17 +57,22 @@ pub async fn create(
     if gateway.config().log_body {
         log_client_request(gateway, &identity, path, &headers, &body);
     }
-    let prepared = match gateway.prepare(path, &headers, body.clone()) {
+    let prepared = match gateway.prepare(&identity, path, &headers, body.clone()) {
         Ok(p) => p,
+        Err(e) if is_denial(&e) && wants_stream(&body) => {
+            return sse::response(gateway.denial_stream(&e, &model_of(&body)));
+        }
         Err(e) => return error_response(&chat_body_error(&body).unwrap_or(e)),
     };
+    let streaming = prepared.request.stream;
+    let model = prepared.request.model.clone().unwrap_or_default();
     if is_empty(&prepared.request.input) {
         if let Some(e) = chat_body_error(&body) {
             return error_response(&e);
         }
     }
     let routed = routing_headers(gateway, prepared.backend, &prepared.upstream_model);
-    let (mut resp, upstream_headers) = match gateway.respond(&identity.id, prepared).await {
+    let (mut resp, upstream_headers) = match gateway.respond(&identity, prepared).await {
         Ok(GatewayResponse { headers, body }) => {
             let resp = match body {
                 ResponseBody::Json(resp) => json_response(StatusCode::OK, &*resp),
@@ -76,12 +81,53 @@ pub async fn create(
             };
             (resp, headers)
         }
+        // A streaming client (Codex) learns of a governance denial in the stream, where its
+        // code decides whether Codex waits, stops, or prints the message (docs/errors.md).
+        Err(e) if streaming && is_denial(&e) => (
+            sse::response(gateway.denial_stream(&e, &model)),
+            HeaderMap::new(),
+        ),
         Err(e) => (error_response(&e), HeaderMap::new()),
     };
     // The gateway's own headers come last: they win if it ever names the route itself.
     resp.headers_mut().extend(routed);
     resp.headers_mut().extend(upstream_headers);
     resp
+}
+
+/// Whether `e` is a governance denial (answered in-stream to streaming clients).
+pub fn is_denial(e: &GatewayError) -> bool {
+    matches!(
+        e,
+        GatewayError::ModelNotAllowed { .. }
+            | GatewayError::BudgetExceeded { .. }
+            | GatewayError::RateLimited { .. }
+    )
+}
+
+/// The `stream` flag of a body that failed to prepare (read again only on that path).
+fn wants_stream(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Flag {
+        #[serde(default)]
+        stream: Option<bool>,
+    }
+    serde_json::from_slice::<Flag>(body)
+        .ok()
+        .and_then(|f| f.stream)
+        .unwrap_or(false)
+}
+
+fn model_of(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Model {
+        #[serde(default)]
+        model: Option<String>,
+    }
+    serde_json::from_slice::<Model>(body)
+        .ok()
+        .and_then(|m| m.model)
+        .unwrap_or_default()
 }
 
 /// `x-ccp-backend` and `x-ccp-upstream-model` for a routed request (a value that is not a valid

@@ -247,9 +247,21 @@ async fn handle_frame(
 
     frame.insert("input".into(), Value::Array(full.clone()));
     frame.insert("stream".into(), Value::Bool(true));
-    let outcome = match gateway.prepare_frame(path, headers, frame) {
-        Ok(prepared) => gateway.respond(&identity.id, prepared).await,
+    let model = frame
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let outcome = match gateway.prepare_frame(identity, path, headers, frame) {
+        Ok(prepared) => gateway.respond(identity, prepared).await,
         Err(e) => Err(e),
+    };
+    // Governance denials arrive as events, so Codex waits, stops or prints as over HTTP.
+    let outcome = match outcome {
+        Err(e) if crate::ingress::responses_http::is_denial(&e) => {
+            Ok(GatewayResponse::stream(gateway.denial_stream(&e, &model)))
+        }
+        other => other,
     };
     let mut events = match outcome {
         Ok(GatewayResponse {

@@ -24,7 +24,7 @@ pub async fn require_client_key(
     mut req: Request,
     next: Next,
 ) -> Response {
-    match authenticate(&state.gateway, req.headers()) {
+    match authenticate(&state.gateway, req.headers()).await {
         Ok(identity) => {
             req.extensions_mut().insert(identity.clone());
             let mut resp = next.run(req).await;
@@ -35,14 +35,16 @@ pub async fn require_client_key(
     }
 }
 
-/// Who is calling: anonymous when no `client_keys` are configured, else the index of the key
-/// the request presents; a 401 when it presents none or a wrong one.
-pub fn authenticate(
+/// Who is calling: anonymous when no client key of any sort is configured, else the
+/// `client_keys` entry or the virtual key the request presents; a 401 when it presents none, a
+/// wrong one, or a revoked or expired virtual key. Admin keys are never client keys.
+pub async fn authenticate(
     gateway: &Gateway,
     headers: &HeaderMap,
 ) -> Result<ClientIdentity, GatewayError> {
     let keys = ccp_gateway::pipeline::client_key_values(gateway.config());
-    if keys.is_empty() {
+    let governor = gateway.governor();
+    if keys.is_empty() && !governor.keys_possible() {
         return Ok(ClientIdentity::anonymous());
     }
     let presented = headers
@@ -59,12 +61,17 @@ pub fn authenticate(
             "missing client key: send `Authorization: Bearer <key>` with one of the proxy's client_keys".into(),
         ));
     };
-    match matching_key(&keys, presented.as_bytes()) {
-        Some(index) => Ok(ClientIdentity::client_key(index)),
-        None => Err(GatewayError::Unauthorized(
-            "invalid client key: it matches none of the proxy's client_keys".into(),
-        )),
+    if let Some(index) = matching_key(&keys, presented.as_bytes()) {
+        return Ok(ClientIdentity::client_key(index));
     }
+    if governor.keys_possible() {
+        if let Some(identity) = governor.authenticate(presented).await? {
+            return Ok(identity);
+        }
+    }
+    Err(GatewayError::Unauthorized(
+        "invalid client key: it matches none of the proxy's client keys or virtual keys".into(),
+    ))
 }
 
 /// The index of the key equal to `presented`, comparing against every key.
