@@ -475,9 +475,14 @@ impl Gateway {
             response: Box::new(resp.clone()),
         };
         resp.status = ResponseStatus::Failed;
+        // The binding code leads the message: Codex prints the message, not the code.
+        let message = match e {
+            GatewayError::ModelNotAllowed { .. } => format!("{}: {e}", e.code()),
+            _ => e.to_string(),
+        };
         resp.error = Some(ResponseError {
             code: e.in_stream_code().to_owned(),
-            message: e.to_string(),
+            message,
         });
         let failed = ResponseEvent::Failed {
             response: Box::new(resp),
