@@ -78,7 +78,7 @@ pub enum GatewayError {
     #[error("model `{model}` is not allowed for this key; allowed: {}", if allowed.is_empty() { "no model".to_owned() } else { allowed.join(", ") })]
     ModelNotAllowed { model: String, allowed: Vec<String> },
     /// A budget is used up (402 `budget_exceeded`); the message names the scope and its reset.
-    #[error("budget exceeded: {message}")]
+    #[error("{message}")]
     BudgetExceeded { message: String, retry_after: u64 },
     /// A rate limit of the caller's key (429 `rate_limit_exceeded`, `Retry-After` and
     /// `x-ratelimit-*` headers).
@@ -201,13 +201,16 @@ impl GatewayError {
 
     /// The code a `response.failed` event carries for this error, chosen for what Codex does
     /// with it (codex-wire §4.4): a rate limit waits and retries ("try again in Ns" is in the
-    /// message), an exhausted budget stops at once, a refused model stops and prints the
-    /// message. Other errors keep their code.
+    /// message); an exhausted budget and a refused model stop at once and print the message
+    /// (`invalid_prompt`: Codex 0.169 prints its own fixed text for `insufficient_quota`, which
+    /// would hide which budget ran out; the binding code leads the message instead). Other
+    /// errors keep their code.
     pub fn in_stream_code(&self) -> &str {
         match self {
             GatewayError::RateLimited { .. } => "rate_limit_exceeded",
-            GatewayError::BudgetExceeded { .. } => "insufficient_quota",
-            GatewayError::ModelNotAllowed { .. } => "invalid_prompt",
+            GatewayError::BudgetExceeded { .. } | GatewayError::ModelNotAllowed { .. } => {
+                "invalid_prompt"
+            }
             other => other.code(),
         }
     }

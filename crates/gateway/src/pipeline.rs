@@ -477,7 +477,9 @@ impl Gateway {
         resp.status = ResponseStatus::Failed;
         // The binding code leads the message: Codex prints the message, not the code.
         let message = match e {
-            GatewayError::ModelNotAllowed { .. } => format!("{}: {e}", e.code()),
+            GatewayError::ModelNotAllowed { .. } | GatewayError::BudgetExceeded { .. } => {
+                format!("{}: {e}", e.code())
+            }
             _ => e.to_string(),
         };
         resp.error = Some(ResponseError {

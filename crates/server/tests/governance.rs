@@ -266,7 +266,7 @@ async fn budgets_warn_then_block_naming_the_scope() {
         warned_at >= 6 && warned_at < admitted,
         "warned at {warned_at}"
     );
-    // The streaming form: insufficient_quota, which stops Codex at once.
+    // The streaming form: a code that stops Codex at once and prints the message.
     let resp = post(
         &app,
         &json!({"model": "upstream-model", "input": "hi", "stream": true}),
@@ -275,9 +275,12 @@ async fn budgets_warn_then_block_naming_the_scope() {
     .await;
     let events = parse_sse(&resp.text().await.unwrap());
     let failed = &events.last().unwrap().1["response"]["error"];
-    assert_eq!(failed["code"], "insufficient_quota", "{failed}");
+    // Codex prints the message of `invalid_prompt` and stops (its text for
+    // `insufficient_quota` is fixed and would hide which budget ran out).
+    assert_eq!(failed["code"], "invalid_prompt", "{failed}");
+    let message = failed["message"].as_str().unwrap();
     assert!(
-        failed["message"].as_str().unwrap().contains("team"),
+        message.starts_with("budget_exceeded: ") && message.contains("team `eng`"),
         "{failed}"
     );
     let store = app.gateway.state().store().unwrap().clone();
