@@ -132,3 +132,148 @@ async fn codex_with_virtual_keys_allowed_alias_refused_broke_and_busy() {
         assert!(!logs.contains(key), "a virtual key in the logs");
     }
 }
+
+/// Issue 14, acceptance 2: what the OpenAI Python SDK sees for each denial.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_sdk_gets_documented_statuses_codes_and_headers() {
+    const EXPIRED_KEY: &str = "sk-ccp-e2e-expired-key-000000004";
+    const SLOW_KEY: &str = "sk-ccp-e2e-slow-key-000000000005";
+    let upstream = MockUpstream::start(Strictness::default()).await;
+    let data = ccp_testkit::locate::TempDir::new("ccp-gov-data");
+    let mut cfg = config(&upstream.url());
+    cfg["data_dir"] = json!(data.path().to_string_lossy());
+    let keys = cfg["virtual_keys"].as_array_mut().unwrap();
+    keys.push(json!({"name": "old", "key": EXPIRED_KEY, "expires_at": "2021-06-01T00:00:00Z"}));
+    keys.push(json!({"name": "slow", "key": SLOW_KEY, "rate_limits": {"rpm": 1}}));
+    let proxy = Proxy::start(cfg.clone());
+
+    // A key created and revoked in the store by another process on the same data_dir.
+    let mut other_cfg = cfg.clone();
+    other_cfg["log_dir"] = json!(data.join("other-logs").to_string_lossy());
+    let other = ccp_gateway::config::parse_str(&other_cfg.to_string(), &|_| None).unwrap();
+    let other = ccp_gateway::Gateway::open(other).await.unwrap();
+    let created = other
+        .governor()
+        .create_key(serde_json::from_value(json!({"name": "gone"})).unwrap())
+        .await
+        .unwrap();
+    other
+        .governor()
+        .revoke_key(created["id"].as_str().unwrap())
+        .await
+        .unwrap();
+    let revoked = created["key"].as_str().unwrap().to_owned();
+
+    upstream.push(Reply::completion_text("fine"));
+    upstream.push(Reply::completion_text("first"));
+    let keys = json!({"dev": DEV_KEY, "revoked": revoked, "expired": EXPIRED_KEY,
+                      "broke": BROKE_KEY, "busy": SLOW_KEY});
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/governance_sdk.py");
+    let out = tokio::process::Command::new(ccp_testkit::locate::python_bin())
+        .arg(script)
+        .arg(proxy.url("/v1"))
+        .env("CCP_GOV_KEYS", keys.to_string())
+        .env("NO_PROXY", "*")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+
+    for (case, says) in [
+        ("missing", "missing"),
+        ("wrong", "matches none"),
+        ("revoked", "revoked"),
+        ("expired", "expired"),
+    ] {
+        let r = &report[case];
+        assert_eq!(r["raised"], "AuthenticationError", "{case}: {r}");
+        assert_eq!(
+            (r["status"].as_u64(), r["code"].as_str()),
+            (Some(401), Some("invalid_api_key")),
+            "{case}: {r}"
+        );
+        assert!(r["message"].as_str().unwrap().contains(says), "{case}: {r}");
+    }
+    assert_eq!(report["ok"]["raised"], Value::Null, "{}", report["ok"]);
+    let r = &report["model_not_allowed"];
+    assert_eq!(
+        (
+            r["raised"].as_str(),
+            r["status"].as_u64(),
+            r["code"].as_str()
+        ),
+        (
+            Some("PermissionDeniedError"),
+            Some(403),
+            Some("model_not_allowed")
+        ),
+        "{r}"
+    );
+    assert_eq!(r["param"], "model");
+    let r = &report["budget_exceeded"];
+    assert_eq!(
+        (r["status"].as_u64(), r["code"].as_str()),
+        (Some(402), Some("budget_exceeded")),
+        "{r}"
+    );
+    assert!(
+        r["message"].as_str().unwrap().contains("team `interns`"),
+        "{r}"
+    );
+    assert!(
+        r["headers"]["retry-after"].as_str().is_some(),
+        "when it resets: {r}"
+    );
+    assert_eq!(
+        report["rate_first"]["raised"],
+        Value::Null,
+        "{}",
+        report["rate_first"]
+    );
+    assert_eq!(
+        report["rate_first"]["headers"]["x-ratelimit-limit-requests"],
+        "1"
+    );
+    let r = &report["rate_limited"];
+    assert_eq!(
+        (
+            r["raised"].as_str(),
+            r["status"].as_u64(),
+            r["code"].as_str()
+        ),
+        (
+            Some("RateLimitError"),
+            Some(429),
+            Some("rate_limit_exceeded")
+        ),
+        "{r}"
+    );
+    let retry: u64 = r["headers"]["retry-after"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{r}");
+    assert_eq!(r["headers"]["x-ratelimit-remaining-requests"], "0", "{r}");
+    assert!(
+        r["headers"]["x-ratelimit-reset-requests"]
+            .as_str()
+            .is_some(),
+        "{r}"
+    );
+    assert_eq!(
+        upstream.chat_requests().len(),
+        2,
+        "only the two admitted requests reached the upstream"
+    );
+    let text = stdout.to_string();
+    for key in [DEV_KEY, BROKE_KEY, SLOW_KEY, EXPIRED_KEY, revoked.as_str()] {
+        assert!(!text.contains(key), "a key in an error body");
+    }
+}

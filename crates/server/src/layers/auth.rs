@@ -55,7 +55,8 @@ pub async fn authenticate(
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
-        .map(str::trim);
+        .map(str::trim)
+        .filter(|k| !k.is_empty());
     let Some(presented) = presented else {
         return Err(GatewayError::Unauthorized(
             "missing client key: send `Authorization: Bearer <key>` with one of the proxy's client_keys".into(),
