@@ -283,6 +283,7 @@ async fn budgets_warn_then_block_naming_the_scope() {
         message.starts_with("budget_exceeded: ") && message.contains("team `eng`"),
         "{failed}"
     );
+    app.gateway.governor().flush_ledger().await;
     let store = app.gateway.state().store().unwrap().clone();
     let spend = store.list_spend("team", "eng").await.unwrap();
     let total: u64 = spend.iter().map(|r| r.spent_micro_usd).sum();
@@ -318,6 +319,7 @@ async fn two_hundred_concurrent_requests_keep_the_budget_ledger_exact() {
     }
     assert_eq!(ok + refused, 200);
     assert!(refused > 100, "{ok} admitted");
+    app.gateway.governor().flush_ledger().await;
     let store = app.gateway.state().store().unwrap().clone();
     let spent: u64 = store
         .list_spend("team", "eng")

@@ -13,6 +13,7 @@
 
 pub mod admit;
 pub mod keys;
+pub mod ledger;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -59,6 +60,8 @@ pub struct Governor {
     keys_possible: bool,
     admin_keys: Vec<Secret>,
     cache: RwLock<HashMap<String, Cached>>,
+    /// Batched ledger writes (with a store).
+    pub(crate) spend: Option<Arc<ledger::SpendWriter>>,
 }
 
 impl std::fmt::Debug for Governor {
@@ -127,6 +130,7 @@ impl Governor {
                 (c.key_hash, cached)
             })
             .collect();
+        let spend = store.clone().map(ledger::SpendWriter::start);
         Ok(Governor {
             hasher,
             counters,
@@ -138,6 +142,7 @@ impl Governor {
             keys_possible: config.keys_possible(),
             admin_keys: config.admin_keys.clone(),
             cache: RwLock::new(cache),
+            spend,
         })
     }
 
@@ -318,6 +323,13 @@ impl Governor {
                 .get(model)
                 .cloned()
                 .unwrap_or_else(|| model.to_owned())),
+        }
+    }
+
+    /// Writes pending spend to the ledger now (it is written every half second anyway).
+    pub async fn flush_ledger(&self) {
+        if let Some(w) = &self.spend {
+            w.flush().await;
         }
     }
 
