@@ -236,6 +236,40 @@ wrk_run proxy "$PROXY_URL" "$B/small-json.json"
 # wrk does not read answers: check a sample of the same load with the driver.
 drive s4check proxy --target "$PROXY_URL" --body "$B/small-json.json" --kind responses-json --concurrency 64 --requests "$(n 6400 640)" --check-every 1
 
+say "4g. governance on: the same binary with a virtual key, budgets (key, team, global), rate limits and the response cache (every lookup a miss), side by side"
+GOV=127.0.0.1:$((PORT_BASE + 5)) GOV_KEY=sk-ccp-bench-governed-key-000001
+cat > "$RUN_DIR/governed.json" <<EOF
+{
+  "listen": "$GOV",
+  "log_dir": "$RUN_DIR/logs/governed",
+  "data_dir": "$RUN_DIR/governed-data",
+  "backends": [{"name": "bench", "url": "http://$MOCK/v1", "model": "bench-model", "protocol": "chat", "match_rules": {"default": true}}],
+  "pricing": {"*": {"input_per_mtok": 1.0, "output_per_mtok": 2.0}},
+  "budgets": [{"scope": "global", "window": "day", "limit_usd": 1000000}],
+  "virtual_keys": [{"name": "bench", "key": "$GOV_KEY", "principal": "bench@example.com", "team": "bench",
+    "budgets": [{"scope": "key", "window": "day", "limit_usd": 1000000}, {"scope": "team", "window": "month", "limit_usd": 1000000}],
+    "rate_limits": {"rpm": 1000000000, "tpm": 1000000000000}, "cache": "respect"}]
+}
+EOF
+"${PIN_PROXY[@]}" "$BIN/codex-convert-proxy" --config "$RUN_DIR/governed.json" > "$RUN_DIR/logs/governed.out" 2>&1 &
+GOV_PID=$!
+PIDS+=("$GOV_PID")
+wait_http "http://$GOV/health" 10
+wrk_unique() { # side url body [bearer]
+  BENCH_BODY=$3 BENCH_BEARER=${4:-} measure "${PIN_LOAD[@]}" wrk -t1 -c64 -d2s -s bench/wrk/post-unique.lua "$2" > /dev/null
+  BENCH_BODY=$3 BENCH_BEARER=${4:-} measure "${PIN_LOAD[@]}" wrk -t1 -c64 -d"${WRK_SECS}s" --latency -s bench/wrk/post-unique.lua "$2" > "$RUN_DIR/logs/wrk-$1.txt"
+  grep '^WRKJSON ' "$RUN_DIR/logs/wrk-$1.txt" | cut -c9- > "$RUN_DIR/s4-$1.wrk.json"
+  echo "s4-$1: $(cat "$RUN_DIR/s4-$1.wrk.json")"
+}
+# Alternated twice, so drift on a shared machine shows as a difference between the pairs.
+for pair in 1 2; do
+  wrk_unique "plain$pair" "$PROXY_URL" "$B/small-json.json"
+  wrk_unique "governed$pair" "http://$GOV/v1/responses" "$B/small-json.json" "$GOV_KEY"
+done
+curl -sf -o /dev/null -H "authorization: Bearer $GOV_KEY" -H 'content-type: application/json' --data-binary "@$B/small-json.json" "http://$GOV/v1/responses" \
+  || { echo "the governed proxy refused its own key" >&2; FAILED+=("s4-governed"); }
+kill "$GOV_PID" 2>/dev/null || true
+
 say "5. paced streams (64 chunks, 20 ms apart) at 100 and 1,000 connections"
 for c in 100 1000; do
   drive "s5-c$c" floor --target "http://$MOCK/chunks-64/pace-20/v1/chat/completions" --body "$B/floor-small-sse.json" --kind chat-sse \

@@ -441,6 +441,13 @@ fn targets(runs: &Runs, rows: &[Row]) -> Vec<Target> {
             limit,
             at_most,
         };
+    // Governance on ÷ off, same binary, same load (unique bodies), two alternated pairs.
+    let rps = |side: &str| runs.num(&format!("s4-{side}.wrk.json"), "/requests_per_sec");
+    let pairs: Vec<f64> = ["1", "2"]
+        .iter()
+        .filter_map(|p| Some(rps(&format!("governed{p}"))? / rps(&format!("plain{p}"))?))
+        .collect();
+    let governance = (!pairs.is_empty()).then(|| pairs.iter().sum::<f64>() / pairs.len() as f64);
     let stalls = runs.num("s5-c1000-proxy.json", "/stalled_answers");
     let incomplete = runs.num("s5-c1000-proxy.json", "/ok").map(|ok| 1000.0 - ok);
     let before = runs.num("s6-proxy.json", "/rss/before_kib");
@@ -518,6 +525,13 @@ fn targets(runs: &Runs, rows: &[Row]) -> Vec<Target> {
             true,
         ),
         t("6. RSS after, above before", regrowth, "%", 10.0, true),
+        t(
+            "4g. throughput with governance on ÷ off (keys, budgets, rate limits, cache misses)",
+            governance,
+            "×",
+            0.85,
+            false,
+        ),
         t(
             "peer: throughput vs LiteLLM",
             ratio("4.", "requests/s"),
