@@ -8,6 +8,7 @@
 //! line or a response.
 
 mod access_log;
+pub mod cache;
 pub mod codex_auth;
 pub mod config;
 pub mod error;
@@ -18,5 +19,6 @@ pub mod routing;
 pub mod state;
 pub mod upstream;
 
+pub use cache::{CacheControl, CacheMode, CachePolicy, CacheStatus, ResponseCache};
 pub use error::GatewayError;
 pub use pipeline::{ClientBody, Gateway, GatewayResponse, PreparedRequest, ResponseBody};

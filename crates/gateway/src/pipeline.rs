@@ -20,6 +20,7 @@ use futures_util::Stream;
 use http::HeaderMap;
 
 use crate::access_log::RequestLog;
+use crate::cache::{self, CachePolicy, CacheStatus, Plan, ResponseCache};
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::redact::Redactor;
@@ -153,6 +154,8 @@ pub struct Gateway {
     redactor: Redactor,
     /// Stored responses and the reasoning sealer (`crate::state`).
     state: Arc<ResponseState>,
+    /// The response cache, when the config has a `cache` block (`crate::cache`).
+    cache: Option<Arc<ResponseCache>>,
 }
 
 impl Gateway {
@@ -181,6 +184,7 @@ impl Gateway {
             })
             .collect();
         let state = Arc::new(ResponseState::without_store()?);
+        let cache = ResponseCache::from_config(&config)?.map(Arc::new);
         Ok(Gateway {
             config: Arc::new(config),
             router,
@@ -188,6 +192,7 @@ impl Gateway {
             mappers,
             redactor,
             state,
+            cache,
         })
     }
 
@@ -205,6 +210,12 @@ impl Gateway {
         let state = Arc::new(state);
         state.spawn_retention();
         self.state = state;
+        self
+    }
+
+    /// Uses `cache` as the response cache (`None`: no cache), e.g. one with a test clock.
+    pub fn with_response_cache(mut self, cache: Option<ResponseCache>) -> Self {
+        self.cache = cache.map(Arc::new);
         self
     }
 
@@ -353,15 +364,17 @@ impl Gateway {
     }
 
     /// Runs a Responses request for `owner` with its state: `previous_response_id` and
-    /// `item_reference`s resolved from the store, sealed reasoning opened, then
-    /// [`Gateway::execute`], then the answer sealed and (with `store`, default true) recorded.
+    /// `item_reference`s resolved from the store, sealed reasoning opened, then the response
+    /// cache under `cache` (see [`Gateway::answer`]), then the answer sealed and (with `store`,
+    /// default true) recorded — a cache hit like any other answer.
     pub async fn respond(
         &self,
         owner: &str,
         mut prepared: PreparedRequest,
+        cache: &CachePolicy,
     ) -> Result<GatewayResponse, GatewayError> {
         let recorder = self.resolve_state(owner, &mut prepared).await?;
-        let mut response = self.execute(prepared).await?;
+        let mut response = self.answer(prepared, cache).await?;
         response.body = match response.body {
             ResponseBody::Stream(events) => ResponseBody::Stream(recorder.wrap(events)),
             ResponseBody::Json(mut resp) => {
@@ -373,6 +386,39 @@ impl Gateway {
                 ResponseBody::RawJson(bytes)
             }
         };
+        Ok(response)
+    }
+
+    /// The answer to a resolved request: from the response cache on a hit, else from
+    /// [`Gateway::execute`] (written to the cache when it completes). With a cache configured,
+    /// the answer carries `x-ccp-cache`.
+    async fn answer(
+        &self,
+        prepared: PreparedRequest,
+        policy: &CachePolicy,
+    ) -> Result<GatewayResponse, GatewayError> {
+        let Some(cache) = &self.cache else {
+            return self.execute(prepared).await;
+        };
+        let backend = &self.config.backends[prepared.backend].name;
+        let (mut response, status) = match cache.plan(&prepared, backend, policy) {
+            Plan::Skip(status) => (self.execute(prepared).await?, status),
+            Plan::Use { key, read } => {
+                let hit = if read {
+                    cache.lookup(&key, prepared.request.stream).await
+                } else {
+                    None
+                };
+                match hit {
+                    Some(hit) => (hit, CacheStatus::Hit),
+                    None => {
+                        let fresh = self.execute(prepared).await?;
+                        (cache.capture(key, fresh).await, CacheStatus::Miss)
+                    }
+                }
+            }
+        };
+        cache::mark(&mut response, status);
         Ok(response)
     }
 
@@ -572,7 +618,8 @@ pub fn secret_values(config: &Config) -> Vec<String> {
         .filter_map(|b| b.api_key.as_ref().map(|k| k.expose().to_owned()));
     let client = config.client_keys.iter().map(|k| k.expose().to_owned());
     let storage = config.storage.password();
-    upstream.chain(client).chain(storage).collect()
+    let redis = config.redis_password();
+    upstream.chain(client).chain(storage).chain(redis).collect()
 }
 
 /// The configured client keys.

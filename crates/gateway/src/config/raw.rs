@@ -28,6 +28,8 @@ pub(crate) struct RawConfig {
     pub strict_models: Option<bool>,
     pub data_dir: Option<String>,
     pub storage: Option<super::storage::RawStorage>,
+    pub cache: Option<super::cache::RawCache>,
+    pub redis_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -74,7 +74,7 @@ impl Storage {
 }
 
 /// `scheme://user:password@host…` → the password.
-fn url_password(url: &str) -> Option<&str> {
+pub(crate) fn url_password(url: &str) -> Option<&str> {
     let (_, rest) = url.split_once("://")?;
     let authority = rest.split(['/', '?']).next()?;
     let (userinfo, _) = authority.rsplit_once('@')?;
@@ -82,7 +82,7 @@ fn url_password(url: &str) -> Option<&str> {
     (!password.is_empty()).then_some(password)
 }
 
-fn redact_url_password(url: &str) -> String {
+pub(crate) fn redact_url_password(url: &str) -> String {
     match url_password(url) {
         Some(p) => url.replacen(&format!(":{p}@"), ":***@", 1),
         None => url.to_owned(),

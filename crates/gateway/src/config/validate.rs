@@ -70,6 +70,9 @@ pub(crate) fn validate(
     let storage = super::storage::validate_storage(raw.data_dir, raw.storage, env, &mut |p, m| {
         problems.push(p, m)
     });
+    let cache = super::cache::validate_cache(raw.cache, &mut |p, m| problems.push(p, m));
+    let redis_url =
+        super::cache::validate_redis_url(raw.redis_url, env, &mut |p, m| problems.push(p, m));
 
     let backends = match raw.backends {
         None => {
@@ -115,6 +118,8 @@ pub(crate) fn validate(
         max_body_bytes,
         strict_models: raw.strict_models.unwrap_or(false),
         storage,
+        cache,
+        redis_url,
         shutdown_grace: Duration::from_secs(
             raw.shutdown_grace_secs
                 .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),

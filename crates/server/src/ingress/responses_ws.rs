@@ -25,7 +25,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse as _, Response};
 use ccp_gateway::identity::ClientIdentity;
 use ccp_gateway::pipeline::new_response_id;
-use ccp_gateway::{Gateway, GatewayError, GatewayResponse, ResponseBody};
+use ccp_gateway::{CachePolicy, Gateway, GatewayError, GatewayResponse, ResponseBody};
 use ccp_types::events::{ResponseEvent, ResponseObject, ResponseStatus, StreamEvent};
 use futures_util::StreamExt as _;
 use serde_json::{json, Map, Value};
@@ -248,7 +248,11 @@ async fn handle_frame(
     frame.insert("input".into(), Value::Array(full.clone()));
     frame.insert("stream".into(), Value::Bool(true));
     let outcome = match gateway.prepare_frame(path, headers, frame) {
-        Ok(prepared) => gateway.respond(&identity.id, prepared).await,
+        Ok(prepared) => {
+            // The handshake's headers stand for every response on the connection.
+            let cache = CachePolicy::new(&identity.id, headers);
+            gateway.respond(&identity.id, prepared, &cache).await
+        }
         Err(e) => Err(e),
     };
     let mut events = match outcome {
