@@ -425,6 +425,12 @@ impl Config {
         self.backends.iter().find(|b| b.name == name)
     }
 
+    /// `redis_url` for logs and summaries: its password replaced by `***`.
+    pub fn redis_url_display(&self) -> Option<String> {
+        let url = self.redis_url.as_ref()?;
+        Some(storage::redact_url_password(url.expose()))
+    }
+
     /// The password inside `redis_url`, for the redactor.
     pub fn redis_password(&self) -> Option<String> {
         let url = self.redis_url.as_ref()?;
@@ -445,10 +451,7 @@ impl Config {
                 "redis_prefix": c.redis_prefix,
             })
         });
-        let redis_url = self
-            .redis_url
-            .as_ref()
-            .map(|u| storage::redact_url_password(u.expose()));
+        let redis_url = self.redis_url_display();
         json!({
             "listen": self.listen.to_string(),
             "log_dir": self.log_dir.display().to_string(),
