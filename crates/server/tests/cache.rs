@@ -16,7 +16,10 @@ use ccp_testkit::locate::TempDir;
 use ccp_testkit::responses_upstream::{ResponseStream, ResponsesUpstream};
 use ccp_testkit::upstream::{MockUpstream, Reply};
 use common::*;
+use futures_util::SinkExt as _;
 use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::Message;
 
 const KEY_B: &str = "sk-client-test-key-B-1122334455";
 const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
@@ -645,4 +648,98 @@ async fn an_unreachable_redis_degrades_to_misses() {
         started.elapsed()
     );
     assert_eq!(upstream.requests().len(), 3);
+}
+
+/// One `response.create` on a fresh WebSocket connection whose handshake carries `cache_control`;
+/// the (type, delta) of every event that came back.
+async fn ask_ws(
+    app: &App,
+    input: &str,
+    cache_control: Option<&str>,
+) -> Vec<(String, Option<String>)> {
+    let mut request = format!("ws://{}/v1/responses", app.addr)
+        .into_client_request()
+        .unwrap();
+    let headers = request.headers_mut();
+    headers.insert(
+        "authorization",
+        format!("Bearer {CLIENT_KEY}").parse().unwrap(),
+    );
+    if let Some(cc) = cache_control {
+        headers.insert("cache-control", cc.parse().unwrap());
+    }
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let create = json!({"type": "response.create", "model": "client-model", "input": input,
+                        "store": false});
+    ws.send(Message::Text(create.to_string().into()))
+        .await
+        .unwrap();
+    read_ws_response(&mut ws)
+        .await
+        .into_iter()
+        .map(|ev| {
+            let kind = ev["type"].as_str().unwrap().to_owned();
+            (kind, ev["delta"].as_str().map(str::to_owned))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_requests_hit_too_and_the_handshake_can_opt_out() {
+    let upstream = MockUpstream::strict().await;
+    upstream.push_all([
+        Reply::text_stream("Over the socket."),
+        Reply::text_stream("Not from the cache."),
+    ]);
+    let app = start(&config(&upstream.url(), json!({"cache": {}}))).await;
+    let first = ask_ws(&app, "hi", None).await;
+    assert_eq!(first.last().unwrap().0, "response.completed", "{first:?}");
+    let second = ask_ws(&app, "hi", None).await;
+    assert_eq!(first, second);
+    assert_eq!(
+        upstream.requests().len(),
+        1,
+        "the second connection was answered from the cache"
+    );
+    let bypassed = ask_ws(&app, "hi", Some("no-store")).await;
+    let text: String = bypassed.iter().filter_map(|(_, d)| d.clone()).collect();
+    assert_eq!(text, "Not from the cache.");
+    assert_eq!(upstream.requests().len(), 2);
+    upstream.assert_no_violations();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_hangs_degrades_to_misses() {
+    // Accepts connections and never answers: every Redis call can only time out.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let upstream = MockUpstream::strict().await;
+    upstream.push_all([Reply::completion_text("one"), Reply::completion_text("two")]);
+    let cfg = config(
+        &upstream.url(),
+        json!({"cache": {}, "redis_url": format!("redis://127.0.0.1:{port}")}),
+    );
+    let app = start(&cfg).await;
+    let started = std::time::Instant::now();
+    for expected in ["one", "two"] {
+        let answer = ask(&app, &question(false), CLIENT_KEY, None).await;
+        assert_eq!(
+            (answer.status, answer.cache.as_str(), answer.output_text()),
+            (200, "miss", expected.to_owned()),
+            "{}",
+            answer.text
+        );
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "a hanging Redis costs one bounded wait, then is skipped: {:?}",
+        started.elapsed()
+    );
+    holder.abort();
 }
