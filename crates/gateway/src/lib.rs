@@ -1,7 +1,8 @@
 //! The request pipeline between the HTTP edge and the upstreams: config and routing, the
 //! pipeline (`pipeline`), every upstream kind behind one seam (`upstream`: chat, responses,
 //! codex, mock), the Codex login (`codex_auth`), Responses state (`state`: the store behind
-//! `previous_response_id` and the stored-response endpoints), error mapping and the access log.
+//! `previous_response_id` and the stored-response endpoints), the opt-in response cache
+//! (`cache`), error mapping and the access log.
 //!
 //! Invariants: every stream handed to the edge ends with exactly one terminal event
 //! (`response.completed` or `response.failed`); no upstream key ever appears in an error, a log
