@@ -189,6 +189,23 @@ fn human(
         storage.response_ttl_days,
         storage.max_bytes / (1024 * 1024)
     );
+    if let Some(cache) = &config.cache {
+        let store = match config.redis_url_display() {
+            Some(url) => format!("in Redis at {url}"),
+            None => format!("in memory, at most {} MiB", cache.max_bytes / (1024 * 1024)),
+        };
+        let scope = if cache.shared {
+            "shared by all callers"
+        } else {
+            "per caller"
+        };
+        let _ = writeln!(
+            out,
+            "Response cache: {} ({store}, {scope}, answers kept {} s; docs/cache.md)",
+            cache.mode.as_str(),
+            cache.ttl.as_secs()
+        );
+    }
     out
 }
 

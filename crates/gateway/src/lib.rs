@@ -1,13 +1,15 @@
 //! The request pipeline between the HTTP edge and the upstreams: config and routing, the
 //! pipeline (`pipeline`), every upstream kind behind one seam (`upstream`: chat, responses,
 //! codex, mock), the Codex login (`codex_auth`), Responses state (`state`: the store behind
-//! `previous_response_id` and the stored-response endpoints), error mapping and the access log.
+//! `previous_response_id` and the stored-response endpoints), the opt-in response cache
+//! (`cache`), error mapping and the access log.
 //!
 //! Invariants: every stream handed to the edge ends with exactly one terminal event
 //! (`response.completed` or `response.failed`); no upstream key ever appears in an error, a log
 //! line or a response.
 
 mod access_log;
+pub mod cache;
 pub mod codex_auth;
 pub mod config;
 pub mod error;
@@ -19,5 +21,6 @@ pub mod routing;
 pub mod state;
 pub mod upstream;
 
+pub use cache::{CacheControl, CacheMode, CachePolicy, CacheStatus, ResponseCache};
 pub use error::GatewayError;
 pub use pipeline::{ClientBody, Gateway, GatewayResponse, PreparedRequest, ResponseBody};

@@ -20,6 +20,7 @@ use futures_util::Stream;
 use http::HeaderMap;
 
 use crate::access_log::RequestLog;
+use crate::cache::{self, CachePolicy, CacheStatus, Plan, ResponseCache};
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::govern::Governor;
@@ -165,6 +166,8 @@ pub struct Gateway {
     state: Arc<ResponseState>,
     /// Virtual keys, aliases, budgets, rate limits (`crate::govern`).
     governor: Arc<Governor>,
+    /// The response cache, when the config has a `cache` block (`crate::cache`).
+    cache: Option<Arc<ResponseCache>>,
 }
 
 impl Gateway {
@@ -194,6 +197,7 @@ impl Gateway {
             .collect();
         let state = Arc::new(ResponseState::without_store()?);
         let governor = Arc::new(Governor::without_store(&config.governance)?);
+        let cache = ResponseCache::from_config(&config)?.map(Arc::new);
         Ok(Gateway {
             config: Arc::new(config),
             router,
@@ -202,6 +206,7 @@ impl Gateway {
             redactor,
             state,
             governor,
+            cache,
         })
     }
 
@@ -234,6 +239,12 @@ impl Gateway {
         let state = Arc::new(state);
         state.spawn_retention();
         self.state = state;
+        self
+    }
+
+    /// Uses `cache` as the response cache (`None`: no cache), e.g. one with a test clock.
+    pub fn with_response_cache(mut self, cache: Option<ResponseCache>) -> Self {
+        self.cache = cache.map(Arc::new);
         self
     }
 
@@ -393,12 +404,14 @@ impl Gateway {
     }
 
     /// Runs a Responses request for `owner` with its state: `previous_response_id` and
-    /// `item_reference`s resolved from the store, sealed reasoning opened, then
-    /// [`Gateway::execute`], then the answer sealed and (with `store`, default true) recorded.
+    /// `item_reference`s resolved from the store, sealed reasoning opened, then the response
+    /// cache under `cache` (see [`Gateway::answer`]), then the answer sealed and (with `store`,
+    /// default true) recorded — a cache hit like any other answer.
     pub async fn respond(
         &self,
         identity: &ClientIdentity,
         mut prepared: PreparedRequest,
+        cache: &CachePolicy,
     ) -> Result<GatewayResponse, GatewayError> {
         let recorder = self.resolve_state(&identity.id, &mut prepared).await?;
         let client_model = prepared
@@ -416,7 +429,14 @@ impl Gateway {
                 prepared.request.max_output_tokens,
             )
             .await?;
-        let mut response = match self.execute(prepared).await {
+        // A key with `cache: disable` never reads or writes the response cache.
+        let policy = match identity.key.as_ref().map(|k| k.policy.cache) {
+            Some(ccp_governance::keys::CacheMode::Disable) => {
+                cache.clone().with_mode(crate::cache::CacheMode::Disable)
+            }
+            _ => cache.clone(),
+        };
+        let mut response = match self.answer(prepared, &policy).await {
             Ok(r) => r,
             Err(e) => {
                 if let Some(adm) = admission {
@@ -424,6 +444,15 @@ impl Gateway {
                 }
                 return Err(e);
             }
+        };
+        // A cache hit cost nothing upstream: it counts against rate limits, not budgets.
+        let admission = match admission {
+            Some(adm) if CacheStatus::of(&response) == Some(CacheStatus::Hit) => {
+                extend_headers(&mut response.headers, &adm.headers);
+                adm.settle(Some(Default::default()), 0).await;
+                None
+            }
+            other => other,
         };
         response.body = match response.body {
             ResponseBody::Stream(events) => {
@@ -493,6 +522,39 @@ impl Gateway {
             StreamEvent::Typed(created),
             StreamEvent::Typed(failed),
         ]))
+    }
+
+    /// The answer to a resolved request: from the response cache on a hit, else from
+    /// [`Gateway::execute`] (written to the cache when it completes). With a cache configured,
+    /// the answer carries `x-ccp-cache`.
+    async fn answer(
+        &self,
+        prepared: PreparedRequest,
+        policy: &CachePolicy,
+    ) -> Result<GatewayResponse, GatewayError> {
+        let Some(cache) = &self.cache else {
+            return self.execute(prepared).await;
+        };
+        let backend = &self.config.backends[prepared.backend].name;
+        let (mut response, status) = match cache.plan(&prepared, backend, policy) {
+            Plan::Skip(status) => (self.execute(prepared).await?, status),
+            Plan::Use { key, read } => {
+                let hit = if read {
+                    cache.lookup(&key, prepared.request.stream).await
+                } else {
+                    None
+                };
+                match hit {
+                    Some(hit) => (hit, CacheStatus::Hit),
+                    None => {
+                        let fresh = self.execute(prepared).await?;
+                        (cache.capture(key, fresh).await, CacheStatus::Miss)
+                    }
+                }
+            }
+        };
+        cache::mark(&mut response, status);
+        Ok(response)
     }
 
     /// The input side of [`Gateway::respond`]: rewrites `prepared` (typed request and client
@@ -759,10 +821,12 @@ pub fn secret_values(config: &Config) -> Vec<String> {
     let client = config.client_keys.iter().map(|k| k.expose().to_owned());
     let storage = config.storage.password();
     let governance = config.governance.secrets();
+    let redis = config.redis_password();
     upstream
         .chain(client)
         .chain(storage)
         .chain(governance)
+        .chain(redis)
         .collect()
 }
 

@@ -8,6 +8,7 @@
 //! backend. Key material lives only in [`Secret`], whose `Debug` prints `[redacted]`; nothing
 //! in this module (errors, summaries, `Debug`) ever shows a key.
 
+mod cache;
 mod env;
 mod governance;
 mod kinds;
@@ -15,6 +16,9 @@ mod raw;
 mod storage;
 mod validate;
 
+pub use cache::{
+    CacheSettings, DEFAULT_CACHE_MAX_BYTES, DEFAULT_CACHE_REDIS_PREFIX, DEFAULT_CACHE_TTL_SECS,
+};
 pub use governance::{Governance, DEFAULT_RESERVE_OUTPUT_TOKENS};
 pub use storage::{Storage, DEFAULT_DATA_DIR, DEFAULT_MAX_BYTES, DEFAULT_RESPONSE_TTL_DAYS};
 
@@ -400,6 +404,10 @@ pub struct Config {
     pub storage: Storage,
     /// Keys, aliases, prices, budgets (issue 14).
     pub governance: Governance,
+    /// The response cache; `None` (no `cache` block): no cache at all.
+    pub cache: Option<CacheSettings>,
+    /// Redis shared by replicas (`redis_url`): where the response cache lives when set.
+    pub redis_url: Option<Secret>,
 }
 
 impl Config {
@@ -421,10 +429,33 @@ impl Config {
         self.backends.iter().find(|b| b.name == name)
     }
 
+    /// `redis_url` for logs and summaries: its password replaced by `***`.
+    pub fn redis_url_display(&self) -> Option<String> {
+        let url = self.redis_url.as_ref()?;
+        Some(storage::redact_url_password(url.expose()))
+    }
+
+    /// The password inside `redis_url`, for the redactor.
+    pub fn redis_password(&self) -> Option<String> {
+        let url = self.redis_url.as_ref()?;
+        storage::url_password(url.expose()).map(str::to_owned)
+    }
+
     /// A redacted view for `/health` and `--check-config`: no key material, only whether a
     /// key is present and which variables it came from.
     pub fn summary_json(&self) -> Value {
         let backends: Vec<Value> = self.backends.iter().map(backend_summary).collect();
+        let cache = self.cache.as_ref().map(|c| {
+            json!({
+                "mode": c.mode.as_str(),
+                "ttl_secs": c.ttl.as_secs(),
+                "shared": c.shared,
+                "store": if self.redis_url.is_some() { "redis" } else { "memory" },
+                "max_bytes": c.max_bytes,
+                "redis_prefix": c.redis_prefix,
+            })
+        });
+        let redis_url = self.redis_url_display();
         json!({
             "listen": self.listen.to_string(),
             "log_dir": self.log_dir.display().to_string(),
@@ -443,6 +474,8 @@ impl Config {
                 "response_ttl_days": self.storage.response_ttl_days,
                 "max_bytes": self.storage.max_bytes,
             },
+            "cache": cache,
+            "redis_url": redis_url,
             "telemetry": {
                 "enabled": self.telemetry.enabled,
                 "service_name": self.telemetry.service_name,

@@ -29,12 +29,13 @@ pub(crate) struct RawConfig {
     pub data_dir: Option<String>,
     pub storage: Option<super::storage::RawStorage>,
     pub admin_keys: Option<Vec<String>>,
-    pub redis_url: Option<String>,
     pub model_aliases: Option<std::collections::BTreeMap<String, String>>,
     pub pricing: Option<std::collections::BTreeMap<String, ccp_governance::pricing::PriceConfig>>,
     pub virtual_keys: Option<Vec<ccp_governance::config::VirtualKeyConfig>>,
     pub budgets: Option<Vec<ccp_governance::config::BudgetConfig>>,
     pub reserve_output_tokens: Option<u64>,
+    pub cache: Option<super::cache::RawCache>,
+    pub redis_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

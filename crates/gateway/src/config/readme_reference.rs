@@ -27,6 +27,7 @@ const TABLES: &[(&str, &str)] = &[
     ),
     ("`telemetry`:", r#"{"telemetry": {"ccp_bogus_field": 1}}"#),
     ("`storage`:", r#"{"storage": {"ccp_bogus_field": 1}}"#),
+    ("`cache`", r#"{"cache": {"ccp_bogus_field": 1}}"#),
 ];
 
 /// Names quoted in backticks.

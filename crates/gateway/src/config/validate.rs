@@ -70,10 +70,13 @@ pub(crate) fn validate(
     let storage = super::storage::validate_storage(raw.data_dir, raw.storage, env, &mut |p, m| {
         problems.push(p, m)
     });
+    let cache = super::cache::validate_cache(raw.cache, &mut |p, m| problems.push(p, m));
+    let redis_url =
+        super::cache::validate_redis_url(raw.redis_url, env, &mut |p, m| problems.push(p, m));
     let governance = super::governance::validate_governance(
         super::governance::RawGovernance {
             admin_keys: raw.admin_keys,
-            redis_url: raw.redis_url,
+            redis_url: None,
             model_aliases: raw.model_aliases,
             pricing: raw.pricing,
             virtual_keys: raw.virtual_keys,
@@ -83,6 +86,8 @@ pub(crate) fn validate(
         env,
         &mut |p, m| problems.push(p, m),
     );
+    let mut governance = governance;
+    governance.redis_url = redis_url.clone();
 
     let backends = match raw.backends {
         None => {
@@ -129,6 +134,8 @@ pub(crate) fn validate(
         strict_models: raw.strict_models.unwrap_or(false),
         storage,
         governance,
+        cache,
+        redis_url,
         shutdown_grace: Duration::from_secs(
             raw.shutdown_grace_secs
                 .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),

@@ -15,7 +15,7 @@ use axum::middleware::from_fn_with_state;
 use axum::response::Response;
 use axum::routing::{post, MethodRouter};
 use ccp_gateway::identity::ClientIdentity;
-use ccp_gateway::{Gateway, GatewayError, GatewayResponse, ResponseBody};
+use ccp_gateway::{CachePolicy, Gateway, GatewayError, GatewayResponse, ResponseBody};
 use ccp_types::responses::Input;
 use serde::de::IgnoredAny;
 use std::sync::atomic::Ordering;
@@ -72,7 +72,8 @@ pub async fn create(
         }
     }
     let routed = routing_headers(gateway, prepared.backend, &prepared.upstream_model);
-    let (mut resp, upstream_headers) = match gateway.respond(&identity, prepared).await {
+    let cache = CachePolicy::new(&identity.id, &headers);
+    let (mut resp, upstream_headers) = match gateway.respond(&identity, prepared, &cache).await {
         Ok(GatewayResponse { headers, body }) => {
             let resp = match body {
                 ResponseBody::Json(resp) => json_response(StatusCode::OK, &*resp),

@@ -25,7 +25,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse as _, Response};
 use ccp_gateway::identity::ClientIdentity;
 use ccp_gateway::pipeline::new_response_id;
-use ccp_gateway::{Gateway, GatewayError, GatewayResponse, ResponseBody};
+use ccp_gateway::{CachePolicy, Gateway, GatewayError, GatewayResponse, ResponseBody};
 use ccp_types::events::{ResponseEvent, ResponseObject, ResponseStatus, StreamEvent};
 use futures_util::StreamExt as _;
 use serde_json::{json, Map, Value};
@@ -253,7 +253,11 @@ async fn handle_frame(
         .unwrap_or_default()
         .to_owned();
     let outcome = match gateway.prepare_frame(identity, path, headers, frame) {
-        Ok(prepared) => gateway.respond(identity, prepared).await,
+        Ok(prepared) => {
+            // The handshake's headers stand for every response on the connection.
+            let cache = CachePolicy::new(&identity.id, headers);
+            gateway.respond(identity, prepared, &cache).await
+        }
         Err(e) => Err(e),
     };
     // Governance denials arrive as events, so Codex waits, stops or prints as over HTTP.

@@ -44,6 +44,22 @@ fn gateway(config_json: &str) -> Arc<Gateway> {
     Arc::new(Gateway::new(config).unwrap())
 }
 
+/// Starts the app around a gateway the test built (e.g. with a test clock).
+pub async fn start_gateway(gateway: Gateway) -> App {
+    let gateway = Arc::new(gateway);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let g = gateway.clone();
+    let server = tokio::spawn(async move {
+        let _ = ccp_server::serve(listener, g, std::future::pending()).await;
+    });
+    App {
+        addr,
+        gateway,
+        _server: server,
+    }
+}
+
 /// Starts the app with this config JSON and its store opened (`Gateway::open`: the config's
 /// `data_dir` or `storage`).
 pub async fn start_opened(config_json: &str) -> App {
