@@ -1,7 +1,8 @@
 //! The request pipeline between the HTTP edge and the upstreams: config and routing, the
 //! pipeline (`pipeline`), every upstream kind behind one seam (`upstream`: chat, responses,
-//! codex, mock), the Codex login (`codex_auth`), Responses state (`state`: the store behind
-//! `previous_response_id` and the stored-response endpoints), error mapping and the access log.
+//! codex, mock), model groups (`groups`: fallbacks and load balancing across backends), the
+//! Codex login (`codex_auth`), Responses state (`state`: the store behind `previous_response_id`
+//! and the stored-response endpoints), error mapping and the access log.
 //!
 //! Invariants: every stream handed to the edge ends with exactly one terminal event
 //! (`response.completed` or `response.failed`); no upstream key ever appears in an error, a log
@@ -11,6 +12,7 @@ mod access_log;
 pub mod codex_auth;
 pub mod config;
 pub mod error;
+pub mod groups;
 pub mod identity;
 pub mod pipeline;
 pub mod redact;
@@ -19,4 +21,4 @@ pub mod state;
 pub mod upstream;
 
 pub use error::GatewayError;
-pub use pipeline::{ClientBody, Gateway, GatewayResponse, PreparedRequest, ResponseBody};
+pub use pipeline::{Answer, ClientBody, Gateway, GatewayResponse, PreparedRequest, ResponseBody};

@@ -4,6 +4,10 @@
 //! [`Gateway::prepare_chat`] / [`Gateway::execute_chat`]: routed and governed the same way, then
 //! handed to [`Upstream`]'s Chat entry, which decides per kind (relay or convert).
 //!
+//! A request whose model a model group serves goes through the group (`crate::groups`), one
+//! backend per attempt (`serve.rs`, this module's child); the answer then names the backend that
+//! gave it ([`Answer::headers`]).
+//!
 //! Streaming answers are a `Stream` polled by the HTTP body: dropping the body (client hung up)
 //! drops the upstream response at once, which closes the upstream connection. Upstream failures
 //! before the stream starts are retried by the transport; after that they end the stream with
@@ -22,12 +26,15 @@ use http::HeaderMap;
 use crate::access_log::RequestLog;
 use crate::config::Config;
 use crate::error::GatewayError;
+use crate::groups::{Clock, FailureNote, Groups};
 use crate::redact::Redactor;
 use crate::routing::Router;
 use crate::state::record::{assign_ids, Recorder};
 use crate::state::{resolve, ResponseState};
 use crate::upstream::stream::FailureMapper;
-use crate::upstream::{Call, ChatCall, Upstream};
+use crate::upstream::Upstream;
+
+mod serve;
 
 pub use crate::upstream::new_response_id;
 pub use ccp_convert::chat_ingress::stream::ChatFrame;
@@ -54,6 +61,8 @@ pub enum ChatBody {
 #[derive(Debug, Clone)]
 pub struct PreparedChat {
     pub backend: usize,
+    /// The model group serving the request (index into `Config::model_groups`), if any.
+    pub group: Option<usize>,
     pub upstream_model: String,
     /// The client's body.
     pub body: serde_json::Value,
@@ -136,10 +145,33 @@ impl ClientBody {
 #[derive(Debug, Clone)]
 pub struct PreparedRequest {
     pub backend: usize,
+    /// The model group serving the request (index into `Config::model_groups`), if any.
+    pub group: Option<usize>,
     pub upstream_model: String,
     pub request: ResponsesRequest,
     /// The client's body as it came. Its size also sizes the upstream body's buffer.
     pub body: ClientBody,
+    /// How many leading input items came from the store (`previous_response_id`), so an error
+    /// about one names that, not an index the client never sent.
+    pub context_items: usize,
+}
+
+/// An answer with the facts of how it was served, which go with errors too.
+pub struct Answer<T> {
+    /// For a model group: `x-ccp-backend` (the backend that gave the answer),
+    /// `x-ccp-upstream-model`, `x-ccp-attempts` and `x-ccp-fallback-count`. Empty otherwise
+    /// (the edge names the routed backend).
+    pub headers: HeaderMap,
+    pub result: Result<T, GatewayError>,
+}
+
+impl<T> Answer<T> {
+    fn plain(result: Result<T, GatewayError>) -> Self {
+        Answer {
+            headers: HeaderMap::new(),
+            result,
+        }
+    }
 }
 
 /// The gateway: immutable after construction, shared by all connections.
@@ -153,6 +185,11 @@ pub struct Gateway {
     redactor: Redactor,
     /// Stored responses and the reasoning sealer (`crate::state`).
     state: Arc<ResponseState>,
+    /// The model groups' breakers and strategy state.
+    groups: Groups,
+    /// Per backend, the origin written into the reasoning state it produces (its kind and
+    /// endpoint, `crate::state::replay`).
+    origins: Vec<String>,
 }
 
 impl Gateway {
@@ -181,6 +218,20 @@ impl Gateway {
             })
             .collect();
         let state = Arc::new(ResponseState::without_store()?);
+        let groups = Groups::new(
+            &config.model_groups,
+            &config.backends,
+            crate::groups::monotonic_clock(),
+        );
+        let origins = config
+            .backends
+            .iter()
+            .map(|b| {
+                let url = b.endpoint_url().unwrap_or_default();
+                let url = url.split('?').next().unwrap_or_default();
+                format!("{} {url}", b.protocol.as_str())
+            })
+            .collect();
         Ok(Gateway {
             config: Arc::new(config),
             router,
@@ -188,7 +239,16 @@ impl Gateway {
             mappers,
             redactor,
             state,
+            groups,
+            origins,
         })
+    }
+
+    /// Runs the model groups' cooldowns on `clock` instead of the real one (tests move it by
+    /// hand).
+    pub fn with_group_clock(mut self, clock: Clock) -> Self {
+        self.groups.set_clock(clock);
+        self
     }
 
     /// The gateway with `config`'s store opened (created and migrated on first start) and its
@@ -246,9 +306,11 @@ impl Gateway {
         let route = self.route(path, headers, request.model.as_deref())?;
         Ok(PreparedRequest {
             backend: route.backend,
+            group: route.group,
             upstream_model: route.upstream_model,
             request,
             body: ClientBody::Bytes(body),
+            context_items: 0,
         })
     }
 
@@ -272,12 +334,14 @@ impl Gateway {
         let route = self.route(path, headers, request.model.as_deref())?;
         Ok(PreparedRequest {
             backend: route.backend,
+            group: route.group,
             upstream_model: route.upstream_model,
             request,
             body: ClientBody::Frame(match value {
                 serde_json::Value::Object(frame) => frame,
                 _ => serde_json::Map::new(),
             }),
+            context_items: 0,
         })
     }
 
@@ -314,6 +378,7 @@ impl Gateway {
         let route = self.route(path, headers, model)?;
         Ok(PreparedChat {
             backend: route.backend,
+            group: route.group,
             upstream_model: route.upstream_model,
             body: value,
             body_len: body.len(),
@@ -335,8 +400,10 @@ impl Gateway {
         let route = self.router.resolve(path, model, &lookup);
         if let Some(model) = model.filter(|_| self.config.strict_models) {
             let backend = &self.config.backends[route.backend];
-            let served =
-                route.matched_by == crate::routing::MatchedBy::Model || backend.serves_model(model);
+            let served = matches!(
+                route.matched_by,
+                crate::routing::MatchedBy::Model | crate::routing::MatchedBy::ModelGroup
+            ) || backend.serves_model(model);
             if !served {
                 return Err(GatewayError::ModelNotFound {
                     model: model.to_owned(),
@@ -353,27 +420,48 @@ impl Gateway {
     }
 
     /// Runs a Responses request for `owner` with its state: `previous_response_id` and
-    /// `item_reference`s resolved from the store, sealed reasoning opened, then
-    /// [`Gateway::execute`], then the answer sealed and (with `store`, default true) recorded.
+    /// `item_reference`s resolved from the store, then [`Gateway::execute`] (sealed reasoning
+    /// opened for the backend that gets it), then the answer sealed and (with `store`, default
+    /// true) recorded.
     pub async fn respond(
         &self,
         owner: &str,
-        mut prepared: PreparedRequest,
+        prepared: PreparedRequest,
     ) -> Result<GatewayResponse, GatewayError> {
-        let recorder = self.resolve_state(owner, &mut prepared).await?;
-        let mut response = self.execute(prepared).await?;
-        response.body = match response.body {
-            ResponseBody::Stream(events) => ResponseBody::Stream(recorder.wrap(events)),
-            ResponseBody::Json(mut resp) => {
-                recorder.finish_json(&mut resp).await;
-                ResponseBody::Json(resp)
-            }
-            ResponseBody::RawJson(bytes) => {
-                recorder.finish_raw(&bytes).await;
-                ResponseBody::RawJson(bytes)
+        self.answer(owner, prepared).await.result
+    }
+
+    /// [`Gateway::respond`], with the facts of how the answer was served (a model group's
+    /// headers), which go with an error too.
+    pub async fn answer(
+        &self,
+        owner: &str,
+        mut prepared: PreparedRequest,
+    ) -> Answer<GatewayResponse> {
+        let mut recorder = match self.resolve_state(owner, &mut prepared).await {
+            Ok(r) => r,
+            Err(e) => return Answer::plain(Err(e)),
+        };
+        let (served, headers) = self.serve(prepared).await;
+        recorder.origin = self.origins.get(served.backend).cloned();
+        let result = match served.result {
+            Err(e) => Err(e),
+            Ok(mut response) => {
+                response.body = match response.body {
+                    ResponseBody::Stream(events) => ResponseBody::Stream(recorder.wrap(events)),
+                    ResponseBody::Json(mut resp) => {
+                        recorder.finish_json(&mut resp).await;
+                        ResponseBody::Json(resp)
+                    }
+                    ResponseBody::RawJson(bytes) => {
+                        recorder.finish_raw(&bytes).await;
+                        ResponseBody::RawJson(bytes)
+                    }
+                };
+                Ok(response)
             }
         };
-        Ok(response)
+        Answer { headers, result }
     }
 
     /// The input side of [`Gateway::respond`]: rewrites `prepared` (typed request and client
@@ -410,18 +498,12 @@ impl Gateway {
             instructions: request.instructions.clone(),
             own_items: Vec::new(),
             sealed: Default::default(),
+            origin: None,
         };
-        let sealed_in_raw_body = match &prepared.body {
-            ClientBody::Bytes(b) => memchr::memmem::find(b, b"ccp:v2:").is_some(),
-            ClientBody::Frame(_) => false,
-        };
-        let passthrough = self.upstreams[prepared.backend].forwards_client_body();
-        let rewrite = previous.is_some() || typed_refs || (passthrough && sealed_in_raw_body);
+        let rewrite = previous.is_some() || typed_refs;
         if !rewrite && !store {
-            // Codex's path: no JSON round trip, sealed reasoning opened on the typed items.
-            if let Input::Items(items) = &mut prepared.request.input {
-                resolve::unseal_typed(&self.state.sealer, items)?;
-            }
+            // Codex's path: no JSON round trip (sealed reasoning is opened on the typed items
+            // for the backend that gets them).
             return Ok(recorder);
         }
         let mut body = match &prepared.body {
@@ -447,14 +529,10 @@ impl Gateway {
         assign_ids(&mut own);
         recorder.own_items = own.clone();
         if !rewrite {
-            if let Input::Items(items) = &mut prepared.request.input {
-                resolve::unseal_typed(&self.state.sealer, items)?;
-            }
             return Ok(recorder);
         }
-        let offset = full.len();
+        prepared.context_items = full.len();
         full.extend(own);
-        resolve::unseal_items(&self.state.sealer, &mut full, offset)?;
         let mut typed = Vec::with_capacity(full.len());
         for (i, item) in full.iter().enumerate() {
             typed.push(InputItem::from_value(item.clone()).map_err(|e| {
@@ -471,44 +549,27 @@ impl Gateway {
         Ok(recorder)
     }
 
-    /// Runs a prepared request on its backend's upstream.
+    /// Runs a prepared request on its backend's upstream, or its model group's backends (whose
+    /// headers then come with the answer).
     pub async fn execute(
         &self,
         prepared: PreparedRequest,
     ) -> Result<GatewayResponse, GatewayError> {
-        let client_model = prepared
-            .request
-            .model
-            .clone()
-            .unwrap_or_else(|| prepared.upstream_model.clone());
-        let (log, mapper) =
-            self.call_setup(prepared.backend, &client_model, &prepared.upstream_model)?;
-        let call = Call {
-            prepared: &prepared,
-            backend: &self.config.backends[prepared.backend],
-            client_model,
-            log,
-            mapper,
-        };
-        self.upstreams[prepared.backend].call(call).await
+        let (served, headers) = self.serve(prepared).await;
+        served.result.map(|mut response| {
+            response.headers.extend(headers);
+            response
+        })
     }
 
-    /// Runs a prepared Chat Completions request on its backend's upstream.
+    /// Runs a prepared Chat Completions request on its backend's upstream, or its model
+    /// group's backends.
     pub async fn execute_chat(&self, prepared: PreparedChat) -> Result<ChatResponse, GatewayError> {
-        let client_model = prepared
-            .model()
-            .unwrap_or(&prepared.upstream_model)
-            .to_owned();
-        let (log, mapper) =
-            self.call_setup(prepared.backend, &client_model, &prepared.upstream_model)?;
-        let call = ChatCall {
-            prepared: &prepared,
-            backend: &self.config.backends[prepared.backend],
-            client_model,
-            log,
-            mapper,
-        };
-        self.upstreams[prepared.backend].call_chat(call).await
+        let Answer { headers, result } = self.answer_chat(prepared).await;
+        result.map(|mut response| {
+            response.headers.extend(headers);
+            response
+        })
     }
 
     /// What every call needs besides the request: the access log and the failure mapper; an
@@ -518,6 +579,7 @@ impl Gateway {
         backend: usize,
         client_model: &str,
         upstream_model: &str,
+        note: Option<Arc<FailureNote>>,
     ) -> Result<(RequestLog, Arc<FailureMapper>), GatewayError> {
         let started = Instant::now();
         let mapper = self.mappers[backend].clone();
@@ -541,6 +603,7 @@ impl Gateway {
             started,
             log_body: self.config.log_body,
             redactor: self.redactor.clone(),
+            note,
         };
         Ok((log, mapper))
     }

@@ -9,11 +9,15 @@
 //! in this module (errors, summaries, `Debug`) ever shows a key.
 
 mod env;
+mod groups;
 mod kinds;
 mod raw;
 mod storage;
 mod validate;
 
+pub use groups::{
+    FailureClass, GroupStrategy, ModelGroup, DEFAULT_COOLDOWN_SECS, DEFAULT_TRIGGERS,
+};
 pub use storage::{Storage, DEFAULT_DATA_DIR, DEFAULT_MAX_BYTES, DEFAULT_RESPONSE_TTL_DAYS};
 
 #[cfg(test)]
@@ -396,6 +400,8 @@ pub struct Config {
     pub strict_models: bool,
     /// Where the store lives (`data_dir`, `storage`).
     pub storage: Storage,
+    /// Several backends behind one request model (`model_groups`), in config order.
+    pub model_groups: Vec<ModelGroup>,
 }
 
 impl Config {
@@ -441,6 +447,23 @@ impl Config {
                 "otlp_endpoint": self.telemetry.otlp_endpoint,
             },
             "backends": backends,
+            "model_groups": self.model_groups.iter().map(|g| self.group_summary(g)).collect::<Vec<_>>(),
+        })
+    }
+
+    fn group_summary(&self, g: &ModelGroup) -> Value {
+        let names: Vec<&str> = g
+            .backends
+            .iter()
+            .filter_map(|&i| self.backends.get(i).map(|b| b.name.as_str()))
+            .collect();
+        json!({
+            "model": g.model,
+            "backends": names,
+            "strategy": g.strategy.as_str(),
+            "weights": g.weights,
+            "on": g.on.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+            "cooldown_secs": g.cooldown.as_secs(),
         })
     }
 }

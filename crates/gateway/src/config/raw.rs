@@ -28,6 +28,7 @@ pub(crate) struct RawConfig {
     pub strict_models: Option<bool>,
     pub data_dir: Option<String>,
     pub storage: Option<super::storage::RawStorage>,
+    pub model_groups: Option<Vec<super::groups::RawModelGroup>>,
 }
 
 #[derive(Debug, Deserialize)]
