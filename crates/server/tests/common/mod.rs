@@ -24,7 +24,15 @@ impl App {
 
 /// Starts the app with this config JSON (env lookups see nothing).
 pub async fn start(config_json: &str) -> App {
-    let gateway = gateway(config_json);
+    serve_gateway(gateway(config_json)).await
+}
+
+/// Starts the app around an already built gateway (e.g. one with an injected clock).
+pub async fn start_gateway(gateway: Gateway) -> App {
+    serve_gateway(Arc::new(gateway)).await
+}
+
+async fn serve_gateway(gateway: Arc<Gateway>) -> App {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let g = gateway.clone();
