@@ -1,7 +1,8 @@
 //! Model groups (`model_groups`), the whole app against strict mock upstreams: each trigger
 //! (an upstream 500 and 429, a first-byte timeout, a refused connection) moves the request on to
 //! the next backend, which answers with `x-ccp-backend`, `x-ccp-attempts` and
-//! `x-ccp-fallback-count`; a failure outside `on` is the answer; a failed backend cools down and
+//! `x-ccp-fallback-count`; a context overflow moves on only to a larger window; a failure outside
+//! `on` is the answer; a failed backend cools down and
 //! is probed again (on an injected clock); nothing falls back once a byte reached the client; the
 //! strategies spread requests as configured; Chat Completions and WebSocket clients fall back
 //! too; and reasoning crosses from one upstream to another as text, never as a foreign
@@ -269,6 +270,41 @@ async fn a_failure_outside_on_is_the_answer() {
         fallback.chat_requests().is_empty(),
         "the fallback was called for a failure outside `on`"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_context_overflow_moves_on_only_to_a_larger_window_and_cools_nothing() {
+    let [small, same, big] = [
+        MockUpstream::strict().await,
+        MockUpstream::strict().await,
+        MockUpstream::strict().await,
+    ];
+    let app = start(&config(
+        vec![
+            chat("small", &small.url(), json!({"context_window": 8000})),
+            chat("same", &same.url(), json!({"context_window": 8000})),
+            chat("big", &big.url(), json!({"context_window": 200_000})),
+        ],
+        json!({"backends": ["small", "same", "big"], "on": ["context_overflow"]}),
+    ))
+    .await;
+    small.push(Reply::error(
+        400,
+        "context_length_exceeded",
+        "This model's maximum context length is 8000 tokens",
+    ));
+    big.push(Reply::text_stream("it fits"));
+    let answer = ask(&app, true).await;
+    assert_eq!(answer.route(), ("big".into(), "2".into(), "1".into()));
+    assert_eq!(answer.output_text(), "it fits");
+    assert!(
+        same.chat_requests().is_empty(),
+        "a window no larger was tried"
+    );
+    // The overflow said nothing about the backend: the next request starts there again.
+    small.push(Reply::text_stream("short one"));
+    assert_eq!(ask(&app, true).await.backend(), "small");
+    assert_eq!(small.chat_requests().len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
