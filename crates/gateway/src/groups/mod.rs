@@ -56,8 +56,8 @@ pub fn monotonic_clock() -> Clock {
     Arc::new(move || start.elapsed())
 }
 
-/// One group's attempt at one backend: the backend's index, the note its failure is classified
-/// in, and the answer.
+/// One attempt of a group request at one backend: its answer, or its failure before the first
+/// byte (classified in the attempt's [`FailureNote`]).
 pub(crate) type AttemptFuture<'a, T> =
     Pin<Box<dyn Future<Output = Result<T, GatewayError>> + Send + 'a>>;
 
