@@ -367,11 +367,37 @@ fn provider_for(
     })
 }
 
-/// `{"models":[…]}` with one entry per distinct configured model (each backend's `model`, then
-/// its `models`), in config order.
+/// `{"models":[…]}` with one entry per distinct configured model (each model group's exact
+/// `model`, then each backend's `model` and its `models`), in config order.
 pub fn catalog(config: &Config) -> Value {
     let mut seen: Vec<&str> = Vec::new();
     let mut models = Vec::new();
+    for group in &config.model_groups {
+        let members: Vec<&Backend> = group
+            .backends
+            .iter()
+            .filter_map(|&i| config.backends.get(i))
+            .collect();
+        let Some(first) = members.first() else {
+            continue;
+        };
+        if group.model.contains('*') || seen.contains(&group.model.as_str()) {
+            continue;
+        }
+        seen.push(&group.model);
+        let mut info = model_info(&group.model, first, models.len());
+        // A fallback may have to take the whole context: Codex sizes it (and compacts) by the
+        // smallest window in the group.
+        let window = members.iter().map(|b| context_window(b)).min();
+        info["context_window"] = json!(window);
+        let names: Vec<&str> = members.iter().map(|b| b.name.as_str()).collect();
+        info["description"] = json!(format!(
+            "{} through codex-convert-proxy (model group: {})",
+            group.model,
+            names.join(", ")
+        ));
+        models.push(info);
+    }
     for backend in &config.backends {
         for slug in std::iter::once(&backend.model).chain(&backend.models) {
             if seen.contains(&slug.as_str()) {
@@ -412,14 +438,21 @@ fn model_info(slug: &str, backend: &Backend, index: usize) -> Value {
         "apply_patch_tool_type": "freeform",
         "truncation_policy": {"mode": "bytes", "limit": 10000},
         "experimental_supported_tools": [],
-        "context_window": backend.context_window.unwrap_or(if is_native_responses(backend) {
-            NATIVE_CONTEXT_WINDOW
-        } else {
-            DEFAULT_CONTEXT_WINDOW
-        }),
+        "context_window": context_window(backend),
         "input_modalities": ["text", "image"],
         "supports_parallel_tool_calls": true,
     })
+}
+
+/// The context window advertised for a backend's models.
+fn context_window(backend: &Backend) -> u64 {
+    backend
+        .context_window
+        .unwrap_or(if is_native_responses(backend) {
+            NATIVE_CONTEXT_WINDOW
+        } else {
+            DEFAULT_CONTEXT_WINDOW
+        })
 }
 
 /// `http://<listen>` with an unspecified address replaced by loopback.

@@ -18,7 +18,7 @@ use ccp_gateway::config::{Backend, Config, Protocol};
 pub struct BackendSummary {
     pub name: String,
     pub protocol: &'static str,
-    /// `prefix /kimi, models kimi-*, header x-backend: kimi, default`.
+    /// `model group gpt-4o, prefix /kimi, models kimi-*, header x-backend: kimi, default`.
     pub route: String,
     /// `https://api.moonshot.cn`, or `built in (no network)` for the mock.
     pub upstream: String,
@@ -34,7 +34,16 @@ pub fn announce(config: &Config, local: SocketAddr) {
     let backends: Vec<BackendSummary> = config
         .backends
         .iter()
-        .map(|b| summarize(b, &proxy_url))
+        .enumerate()
+        .map(|(i, b)| {
+            let groups: Vec<&str> = config
+                .model_groups
+                .iter()
+                .filter(|g| g.backends.contains(&i))
+                .map(|g| g.model.as_str())
+                .collect();
+            summarize(b, &proxy_url, &groups)
+        })
         .collect();
     eprint!("{}", human(config, &backends, &proxy_url, local));
     for b in &backends {
@@ -52,7 +61,8 @@ pub fn announce(config: &Config, local: SocketAddr) {
 }
 
 /// The facts about one backend, without any secret.
-pub fn summarize(backend: &Backend, proxy_url: &str) -> BackendSummary {
+/// `groups`: the `model` of each model group the backend serves in.
+pub fn summarize(backend: &Backend, proxy_url: &str, groups: &[&str]) -> BackendSummary {
     let rules = &backend.match_rules;
     let base_url = match &rules.path_prefix {
         Some(prefix) => format!("{proxy_url}{prefix}/v1"),
@@ -61,16 +71,19 @@ pub fn summarize(backend: &Backend, proxy_url: &str) -> BackendSummary {
     BackendSummary {
         name: backend.name.clone(),
         protocol: backend.protocol.as_str(),
-        route: route(backend),
+        route: route(backend, groups),
         upstream: upstream(backend),
         key: key_state(backend),
         base_url,
     }
 }
 
-fn route(backend: &Backend) -> String {
+fn route(backend: &Backend, groups: &[&str]) -> String {
     let rules = &backend.match_rules;
     let mut parts = Vec::new();
+    for model in groups {
+        parts.push(format!("model group {model}"));
+    }
     if let Some(prefix) = &rules.path_prefix {
         parts.push(format!("prefix {prefix}"));
     }
@@ -228,13 +241,14 @@ mod tests {
     #[test]
     fn upstream_is_the_origin_only() {
         let b = backend("https://user:pw@api.example.com:8443/t0ken/v1", "${UP_KEY}");
-        let s = summarize(&b, "http://127.0.0.1:8280");
+        let s = summarize(&b, "http://127.0.0.1:8280", &[]);
         assert_eq!(s.upstream, "https://api.example.com:8443");
         assert_eq!(s.key, "set (from UP_KEY)");
         assert_eq!(s.route, "default");
         assert_eq!(s.base_url, "http://127.0.0.1:8280/v1");
         let b = backend("http://[::1]:9000/v1", "${NOT_SET_KEY:-}");
-        let s = summarize(&b, "http://127.0.0.1:8280");
+        let s = summarize(&b, "http://127.0.0.1:8280", &["gpt-4o"]);
+        assert_eq!(s.route, "model group gpt-4o, default");
         assert_eq!(s.upstream, "http://[::1]:9000");
         assert!(
             s.key.starts_with("not set: NOT_SET_KEY is unset"),

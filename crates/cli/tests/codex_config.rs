@@ -390,3 +390,36 @@ fn print_catalog_prints_json() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["models"].as_array().map(Vec::len), Some(5));
 }
+
+#[test]
+fn a_model_group_gets_one_entry_with_its_smallest_context_window() {
+    let dir = TempDir::new("catalog-group");
+    let text = CONFIG.trim_end().trim_end_matches('}').to_owned()
+        + r#", "model_groups": [{"model": "team", "backends": ["kimi", "mock"]},
+                               {"model": "glob-*", "backends": ["mock"]}]}"#;
+    let config = write_config(&dir, &text);
+    let home = dir.path().join("home");
+    let out = run(
+        &config,
+        &["--write", "--codex-home", home.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let catalog: Value = serde_json::from_str(
+        &std::fs::read_to_string(home.join("codex-convert-proxy-models.json")).unwrap(),
+    )
+    .unwrap();
+    let models = catalog["models"].as_array().unwrap();
+    let slugs: Vec<&str> = models.iter().map(|m| m["slug"].as_str().unwrap()).collect();
+    assert_eq!(slugs[0], "team", "{slugs:?}");
+    assert!(!slugs.iter().any(|s| s.contains('*')), "{slugs:?}");
+    // kimi has 200000, the mock the default 128000: a fallback may have to fit the smaller.
+    assert_eq!(models[0]["context_window"], 128_000);
+    assert!(
+        models[0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("model group: kimi, mock"),
+        "{}",
+        models[0]
+    );
+}

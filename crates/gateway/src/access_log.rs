@@ -7,7 +7,8 @@ use ccp_types::events::{
     ResponseEvent, ResponseObject, ResponseStatus, ResponseSummary, ResponseUsage, StreamEvent,
 };
 
-use crate::error::GatewayError;
+use crate::error::{GatewayError, UpstreamFailure};
+use crate::groups::{class_of_failure, FailureNote};
 use crate::redact::Redactor;
 
 /// One log line per request, written when the answer is complete.
@@ -19,6 +20,8 @@ pub(crate) struct RequestLog {
     pub(crate) started: Instant,
     pub(crate) log_body: bool,
     pub(crate) redactor: Redactor,
+    /// For an attempt of a model group: where the class of its failure is noted.
+    pub(crate) note: Option<std::sync::Arc<FailureNote>>,
 }
 
 impl RequestLog {
@@ -102,6 +105,14 @@ impl RequestLog {
             reasoning_tokens = usage.output_tokens_details.reasoning_tokens,
             "request finished"
         );
+    }
+
+    /// Logs the error `failure` was mapped to and notes its class for a model group.
+    pub(crate) fn failed(&self, e: &GatewayError, failure: &UpstreamFailure) {
+        if let Some(note) = &self.note {
+            note.set(class_of_failure(failure, e));
+        }
+        self.error(e);
     }
 
     pub(crate) fn error(&self, e: &GatewayError) {

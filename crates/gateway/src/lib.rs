@@ -1,8 +1,9 @@
 //! The request pipeline between the HTTP edge and the upstreams: config and routing, the
 //! pipeline (`pipeline`), every upstream kind behind one seam (`upstream`: chat, responses,
-//! codex, mock), the Codex login (`codex_auth`), Responses state (`state`: the store behind
-//! `previous_response_id` and the stored-response endpoints), the opt-in response cache
-//! (`cache`), error mapping and the access log.
+//! codex, mock), model groups (`groups`: fallbacks and load balancing across backends), the
+//! Codex login (`codex_auth`), Responses state (`state`: the store behind `previous_response_id`
+//! and the stored-response endpoints), governance (`govern`: virtual keys, budgets, rate
+//! limits), the opt-in response cache (`cache`), error mapping and the access log.
 //!
 //! Invariants: every stream handed to the edge ends with exactly one terminal event
 //! (`response.completed` or `response.failed`); no upstream key ever appears in an error, a log
@@ -14,6 +15,7 @@ pub mod codex_auth;
 pub mod config;
 pub mod error;
 pub mod govern;
+pub mod groups;
 pub mod identity;
 pub mod pipeline;
 pub mod redact;
@@ -23,4 +25,4 @@ pub mod upstream;
 
 pub use cache::{CacheControl, CacheMode, CachePolicy, CacheStatus, ResponseCache};
 pub use error::GatewayError;
-pub use pipeline::{ClientBody, Gateway, GatewayResponse, PreparedRequest, ResponseBody};
+pub use pipeline::{Answer, ClientBody, Gateway, GatewayResponse, PreparedRequest, ResponseBody};

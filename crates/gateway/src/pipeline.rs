@@ -4,6 +4,10 @@
 //! [`Gateway::prepare_chat`] / [`Gateway::execute_chat`]: routed and governed the same way, then
 //! handed to [`Upstream`]'s Chat entry, which decides per kind (relay or convert).
 //!
+//! A request whose model a model group serves goes through the group (`crate::groups`), one
+//! backend per attempt (`serve.rs`, this module's child); the answer then names the backend that
+//! gave it ([`Answer::headers`]).
+//!
 //! Streaming answers are a `Stream` polled by the HTTP body: dropping the body (client hung up)
 //! drops the upstream response at once, which closes the upstream connection. Upstream failures
 //! before the stream starts are retried by the transport; after that they end the stream with
@@ -24,13 +28,16 @@ use crate::cache::{self, CachePolicy, CacheStatus, Plan, ResponseCache};
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::govern::Governor;
+use crate::groups::{Clock, FailureNote, Groups};
 use crate::identity::ClientIdentity;
 use crate::redact::Redactor;
 use crate::routing::Router;
 use crate::state::record::{assign_ids, Recorder};
 use crate::state::{resolve, ResponseState};
 use crate::upstream::stream::FailureMapper;
-use crate::upstream::{Call, ChatCall, Upstream};
+use crate::upstream::Upstream;
+
+mod serve;
 
 pub use crate::upstream::new_response_id;
 pub use ccp_convert::chat_ingress::stream::ChatFrame;
@@ -57,6 +64,8 @@ pub enum ChatBody {
 #[derive(Debug, Clone)]
 pub struct PreparedChat {
     pub backend: usize,
+    /// The model group serving the request (index into `Config::model_groups`), if any.
+    pub group: Option<usize>,
     pub upstream_model: String,
     /// The client's body.
     pub body: serde_json::Value,
@@ -147,10 +156,33 @@ impl ClientBody {
 #[derive(Debug, Clone)]
 pub struct PreparedRequest {
     pub backend: usize,
+    /// The model group serving the request (index into `Config::model_groups`), if any.
+    pub group: Option<usize>,
     pub upstream_model: String,
     pub request: ResponsesRequest,
     /// The client's body as it came. Its size also sizes the upstream body's buffer.
     pub body: ClientBody,
+    /// How many leading input items came from the store (`previous_response_id`), so an error
+    /// about one names that, not an index the client never sent.
+    pub context_items: usize,
+}
+
+/// An answer with the facts of how it was served, which go with errors too.
+pub struct Answer<T> {
+    /// For a model group: `x-ccp-backend` (the backend that gave the answer),
+    /// `x-ccp-upstream-model`, `x-ccp-attempts` and `x-ccp-fallback-count`. Empty otherwise
+    /// (the edge names the routed backend).
+    pub headers: HeaderMap,
+    pub result: Result<T, GatewayError>,
+}
+
+impl<T> Answer<T> {
+    fn plain(result: Result<T, GatewayError>) -> Self {
+        Answer {
+            headers: HeaderMap::new(),
+            result,
+        }
+    }
 }
 
 /// The gateway: immutable after construction, shared by all connections.
@@ -168,6 +200,11 @@ pub struct Gateway {
     governor: Arc<Governor>,
     /// The response cache, when the config has a `cache` block (`crate::cache`).
     cache: Option<Arc<ResponseCache>>,
+    /// The model groups' breakers and strategy state.
+    groups: Groups,
+    /// Per backend, the origin written into the reasoning state it produces (its kind and
+    /// endpoint, `crate::state::replay`).
+    origins: Vec<String>,
 }
 
 impl Gateway {
@@ -198,6 +235,20 @@ impl Gateway {
         let state = Arc::new(ResponseState::without_store()?);
         let governor = Arc::new(Governor::without_store(&config.governance)?);
         let cache = ResponseCache::from_config(&config)?.map(Arc::new);
+        let groups = Groups::new(
+            &config.model_groups,
+            &config.backends,
+            crate::groups::monotonic_clock(),
+        );
+        let origins = config
+            .backends
+            .iter()
+            .map(|b| {
+                let url = b.endpoint_url().unwrap_or_default();
+                let url = url.split('?').next().unwrap_or_default();
+                format!("{} {url}", b.protocol.as_str())
+            })
+            .collect();
         Ok(Gateway {
             config: Arc::new(config),
             router,
@@ -207,7 +258,16 @@ impl Gateway {
             state,
             governor,
             cache,
+            groups,
+            origins,
         })
+    }
+
+    /// Runs the model groups' cooldowns on `clock` instead of the real one (tests move it by
+    /// hand).
+    pub fn with_group_clock(mut self, clock: Clock) -> Self {
+        self.groups.set_clock(clock);
+        self
     }
 
     /// The gateway with `config`'s store opened (created and migrated on first start) and its
@@ -287,9 +347,11 @@ impl Gateway {
         let route = self.route(identity, path, headers, request.model.as_deref())?;
         Ok(PreparedRequest {
             backend: route.backend,
+            group: route.group,
             upstream_model: route.upstream_model,
             request,
             body: ClientBody::Bytes(body),
+            context_items: 0,
         })
     }
 
@@ -314,12 +376,14 @@ impl Gateway {
         let route = self.route(identity, path, headers, request.model.as_deref())?;
         Ok(PreparedRequest {
             backend: route.backend,
+            group: route.group,
             upstream_model: route.upstream_model,
             request,
             body: ClientBody::Frame(match value {
                 serde_json::Value::Object(frame) => frame,
                 _ => serde_json::Map::new(),
             }),
+            context_items: 0,
         })
     }
 
@@ -357,6 +421,7 @@ impl Gateway {
         let route = self.route(identity, path, headers, model)?;
         Ok(PreparedChat {
             backend: route.backend,
+            group: route.group,
             upstream_model: route.upstream_model,
             body: value,
             body_len: body.len(),
@@ -386,8 +451,10 @@ impl Gateway {
         let route = self.router.resolve(path, model, &lookup);
         if let Some(model) = model.filter(|_| self.config.strict_models) {
             let backend = &self.config.backends[route.backend];
-            let served =
-                route.matched_by == crate::routing::MatchedBy::Model || backend.serves_model(model);
+            let served = matches!(
+                route.matched_by,
+                crate::routing::MatchedBy::Model | crate::routing::MatchedBy::ModelGroup
+            ) || backend.serves_model(model);
             if !served {
                 return Err(GatewayError::ModelNotFound {
                     model: model.to_owned(),
@@ -404,22 +471,41 @@ impl Gateway {
     }
 
     /// Runs a Responses request for `owner` with its state: `previous_response_id` and
-    /// `item_reference`s resolved from the store, sealed reasoning opened, then the response
-    /// cache under `cache` (see [`Gateway::answer`]), then the answer sealed and (with `store`,
-    /// default true) recorded — a cache hit like any other answer.
+    /// `item_reference`s resolved from the store, then the caller's governance (rate limits,
+    /// budgets), then the answer: from the response cache under `cache`, else from the backend
+    /// or its model group (sealed reasoning opened for the backend that gets it); the answer is
+    /// then sealed, recorded (with `store`, default true) and settled.
     pub async fn respond(
+        &self,
+        identity: &ClientIdentity,
+        prepared: PreparedRequest,
+        cache: &CachePolicy,
+    ) -> Result<GatewayResponse, GatewayError> {
+        let Answer { headers, result } = self.answer(identity, prepared, cache).await;
+        result.map(|mut response| {
+            response.headers.extend(headers);
+            response
+        })
+    }
+
+    /// [`Gateway::respond`], with the facts of how the answer was served (a model group's
+    /// headers), which go with an error too.
+    pub async fn answer(
         &self,
         identity: &ClientIdentity,
         mut prepared: PreparedRequest,
         cache: &CachePolicy,
-    ) -> Result<GatewayResponse, GatewayError> {
-        let recorder = self.resolve_state(&identity.id, &mut prepared).await?;
+    ) -> Answer<GatewayResponse> {
+        let mut recorder = match self.resolve_state(&identity.id, &mut prepared).await {
+            Ok(r) => r,
+            Err(e) => return Answer::plain(Err(e)),
+        };
         let client_model = prepared
             .request
             .model
             .clone()
             .unwrap_or_else(|| prepared.upstream_model.clone());
-        let admission = self
+        let admission = match self
             .governor
             .admit(
                 identity,
@@ -428,7 +514,11 @@ impl Gateway {
                 || prepared.body.approx_len(),
                 prepared.request.max_output_tokens,
             )
-            .await?;
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => return Answer::plain(Err(e)),
+        };
         // A key with `cache: disable` never reads or writes the response cache.
         let policy = match identity.key.as_ref().map(|k| k.policy.cache) {
             Some(ccp_governance::keys::CacheMode::Disable) => {
@@ -436,13 +526,18 @@ impl Gateway {
             }
             _ => cache.clone(),
         };
-        let mut response = match self.answer(prepared, &policy).await {
+        let (backend, headers, result) = self.cached_or_served(prepared, &policy).await;
+        recorder.origin = self.origins.get(backend).cloned();
+        let mut response = match result {
             Ok(r) => r,
             Err(e) => {
                 if let Some(adm) = admission {
                     adm.settle(Some(Default::default()), 0).await;
                 }
-                return Err(e);
+                return Answer {
+                    headers,
+                    result: Err(e),
+                };
             }
         };
         // A cache hit cost nothing upstream: it counts against rate limits, not budgets.
@@ -454,21 +549,20 @@ impl Gateway {
             }
             other => other,
         };
+        if let Some(adm) = &admission {
+            extend_headers(&mut response.headers, &adm.headers);
+        }
         response.body = match response.body {
             ResponseBody::Stream(events) => {
                 let events = recorder.wrap(events);
                 ResponseBody::Stream(match admission {
-                    Some(adm) => {
-                        extend_headers(&mut response.headers, &adm.headers);
-                        adm.wrap(events)
-                    }
+                    Some(adm) => adm.wrap(events),
                     None => events,
                 })
             }
             ResponseBody::Json(mut resp) => {
                 recorder.finish_json(&mut resp).await;
                 if let Some(adm) = admission {
-                    extend_headers(&mut response.headers, &adm.headers);
                     let usage = resp.usage.as_ref().map(crate::govern::admit::token_usage);
                     adm.settle(usage, 0).await;
                 }
@@ -477,7 +571,6 @@ impl Gateway {
             ResponseBody::RawJson(bytes) => {
                 recorder.finish_raw(&bytes).await;
                 if let Some(adm) = admission {
-                    extend_headers(&mut response.headers, &adm.headers);
                     let usage =
                         serde_json::from_slice::<ccp_types::events::ResponseSummary>(&bytes)
                             .ok()
@@ -488,7 +581,54 @@ impl Gateway {
                 ResponseBody::RawJson(bytes)
             }
         };
-        Ok(response)
+        Answer {
+            headers,
+            result: Ok(response),
+        }
+    }
+
+    /// The answer to a resolved request: from the response cache on a hit, else from the
+    /// backend or its group ([`Gateway::serve`]; written to the cache when it completes). With a
+    /// cache configured, the answer carries `x-ccp-cache`. Returns the backend that answered
+    /// (the routed one for a hit) and a group's headers.
+    async fn cached_or_served(
+        &self,
+        prepared: PreparedRequest,
+        policy: &CachePolicy,
+    ) -> (usize, HeaderMap, Result<GatewayResponse, GatewayError>) {
+        let routed = prepared.backend;
+        let Some(cache) = &self.cache else {
+            let (served, headers) = self.serve(prepared).await;
+            return (served.backend, headers, served.result);
+        };
+        let backend_name = self.config.backends[routed].name.clone();
+        let (key, read) = match cache.plan(&prepared, &backend_name, policy) {
+            Plan::Skip(status) => {
+                let (served, headers) = self.serve(prepared).await;
+                let result = served.result.map(|mut r| {
+                    cache::mark(&mut r, status);
+                    r
+                });
+                return (served.backend, headers, result);
+            }
+            Plan::Use { key, read } => (key, read),
+        };
+        if read {
+            if let Some(mut hit) = cache.lookup(&key, prepared.request.stream).await {
+                cache::mark(&mut hit, CacheStatus::Hit);
+                return (routed, HeaderMap::new(), Ok(hit));
+            }
+        }
+        let (served, headers) = self.serve(prepared).await;
+        let result = match served.result {
+            Ok(fresh) => {
+                let mut r = cache.capture(key, fresh).await;
+                cache::mark(&mut r, CacheStatus::Miss);
+                Ok(r)
+            }
+            Err(e) => Err(e),
+        };
+        (served.backend, headers, result)
     }
 
     /// A governance denial as a Responses stream (`response.created`, then `response.failed`
@@ -522,39 +662,6 @@ impl Gateway {
             StreamEvent::Typed(created),
             StreamEvent::Typed(failed),
         ]))
-    }
-
-    /// The answer to a resolved request: from the response cache on a hit, else from
-    /// [`Gateway::execute`] (written to the cache when it completes). With a cache configured,
-    /// the answer carries `x-ccp-cache`.
-    async fn answer(
-        &self,
-        prepared: PreparedRequest,
-        policy: &CachePolicy,
-    ) -> Result<GatewayResponse, GatewayError> {
-        let Some(cache) = &self.cache else {
-            return self.execute(prepared).await;
-        };
-        let backend = &self.config.backends[prepared.backend].name;
-        let (mut response, status) = match cache.plan(&prepared, backend, policy) {
-            Plan::Skip(status) => (self.execute(prepared).await?, status),
-            Plan::Use { key, read } => {
-                let hit = if read {
-                    cache.lookup(&key, prepared.request.stream).await
-                } else {
-                    None
-                };
-                match hit {
-                    Some(hit) => (hit, CacheStatus::Hit),
-                    None => {
-                        let fresh = self.execute(prepared).await?;
-                        (cache.capture(key, fresh).await, CacheStatus::Miss)
-                    }
-                }
-            }
-        };
-        cache::mark(&mut response, status);
-        Ok(response)
     }
 
     /// The input side of [`Gateway::respond`]: rewrites `prepared` (typed request and client
@@ -600,18 +707,12 @@ impl Gateway {
             instructions: request.instructions.clone(),
             own_items: Vec::new(),
             sealed: Default::default(),
+            origin: None,
         };
-        let sealed_in_raw_body = match &prepared.body {
-            ClientBody::Bytes(b) => memchr::memmem::find(b, b"ccp:v2:").is_some(),
-            ClientBody::Frame(_) => false,
-        };
-        let passthrough = self.upstreams[prepared.backend].forwards_client_body();
-        let rewrite = previous.is_some() || typed_refs || (passthrough && sealed_in_raw_body);
+        let rewrite = previous.is_some() || typed_refs;
         if !rewrite && !store {
-            // Codex's path: no JSON round trip, sealed reasoning opened on the typed items.
-            if let Input::Items(items) = &mut prepared.request.input {
-                resolve::unseal_typed(&self.state.sealer, items)?;
-            }
+            // Codex's path: no JSON round trip (sealed reasoning is opened on the typed items
+            // for the backend that gets them).
             return Ok(recorder);
         }
         let mut body = match &prepared.body {
@@ -637,14 +738,10 @@ impl Gateway {
         assign_ids(&mut own);
         recorder.own_items = own.clone();
         if !rewrite {
-            if let Input::Items(items) = &mut prepared.request.input {
-                resolve::unseal_typed(&self.state.sealer, items)?;
-            }
             return Ok(recorder);
         }
-        let offset = full.len();
+        prepared.context_items = full.len();
         full.extend(own);
-        resolve::unseal_items(&self.state.sealer, &mut full, offset)?;
         let mut typed = Vec::with_capacity(full.len());
         for (i, item) in full.iter().enumerate() {
             typed.push(InputItem::from_value(item.clone()).map_err(|e| {
@@ -661,35 +758,39 @@ impl Gateway {
         Ok(recorder)
     }
 
-    /// Runs a prepared request on its backend's upstream.
+    /// Runs a prepared request on its backend's upstream, or its model group's backends (whose
+    /// headers then come with the answer).
     pub async fn execute(
         &self,
         prepared: PreparedRequest,
     ) -> Result<GatewayResponse, GatewayError> {
-        let client_model = prepared
-            .request
-            .model
-            .clone()
-            .unwrap_or_else(|| prepared.upstream_model.clone());
-        let (log, mapper) =
-            self.call_setup(prepared.backend, &client_model, &prepared.upstream_model)?;
-        let call = Call {
-            prepared: &prepared,
-            backend: &self.config.backends[prepared.backend],
-            client_model,
-            log,
-            mapper,
-        };
-        self.upstreams[prepared.backend].call(call).await
+        let (served, headers) = self.serve(prepared).await;
+        served.result.map(|mut response| {
+            response.headers.extend(headers);
+            response
+        })
     }
 
     /// Runs a prepared Chat Completions request for `identity`: admitted by governance, then
-    /// on its backend's upstream, then settled.
+    /// on its backend or its model group's backends, then settled.
     pub async fn execute_chat(
         &self,
         identity: &ClientIdentity,
         prepared: PreparedChat,
     ) -> Result<ChatResponse, GatewayError> {
+        let Answer { headers, result } = self.answer_chat(identity, prepared).await;
+        result.map(|mut response| {
+            response.headers.extend(headers);
+            response
+        })
+    }
+
+    /// [`Gateway::execute_chat`] with the facts of how it was served (a group's headers).
+    pub async fn answer_chat(
+        &self,
+        identity: &ClientIdentity,
+        prepared: PreparedChat,
+    ) -> Answer<ChatResponse> {
         let client_model = prepared
             .model()
             .unwrap_or(&prepared.upstream_model)
@@ -697,7 +798,7 @@ impl Gateway {
         let max_output = ["max_completion_tokens", "max_tokens"]
             .iter()
             .find_map(|k| prepared.body.get(*k).and_then(serde_json::Value::as_u64));
-        let admission = self
+        let admission = match self
             .governor
             .admit(
                 identity,
@@ -706,25 +807,23 @@ impl Gateway {
                 || prepared.body_len,
                 max_output,
             )
-            .await?;
-        let (log, mapper) =
-            self.call_setup(prepared.backend, &client_model, &prepared.upstream_model)?;
-        let call = ChatCall {
-            prepared: &prepared,
-            backend: &self.config.backends[prepared.backend],
-            client_model,
-            log,
-            mapper,
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => return Answer::plain(Err(e)),
         };
-        let outcome = self.upstreams[prepared.backend].call_chat(call).await;
+        let Answer { headers, result } = self.serve_chat(prepared).await;
         let Some(adm) = admission else {
-            return outcome;
+            return Answer { headers, result };
         };
-        let mut response = match outcome {
+        let mut response = match result {
             Ok(r) => r,
             Err(e) => {
                 adm.settle(Some(Default::default()), 0).await;
-                return Err(e);
+                return Answer {
+                    headers,
+                    result: Err(e),
+                };
             }
         };
         extend_headers(&mut response.headers, &adm.headers);
@@ -739,7 +838,10 @@ impl Gateway {
             }
             ChatBody::Stream(frames) => ChatBody::Stream(adm.wrap_chat(frames)),
         };
-        Ok(response)
+        Answer {
+            headers,
+            result: Ok(response),
+        }
     }
 
     /// What every call needs besides the request: the access log and the failure mapper; an
@@ -749,6 +851,7 @@ impl Gateway {
         backend: usize,
         client_model: &str,
         upstream_model: &str,
+        note: Option<Arc<FailureNote>>,
     ) -> Result<(RequestLog, Arc<FailureMapper>), GatewayError> {
         let started = Instant::now();
         let mapper = self.mappers[backend].clone();
@@ -772,6 +875,7 @@ impl Gateway {
             started,
             log_body: self.config.log_body,
             redactor: self.redactor.clone(),
+            note,
         };
         Ok((log, mapper))
     }

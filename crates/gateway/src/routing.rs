@@ -1,21 +1,32 @@
 //! Picks the backend for a request and the model name sent upstream.
 //!
 //! Rules are tried in a fixed order, the first hit wins: (1) path prefix — on a segment
-//! boundary, longest prefix first, and stripped from the path; (2) model — each backend's
-//! `match_rules.models` (exact names or `*` globs), in config order; (3) header — exact value,
-//! case-insensitive name, in config order; (4) the default backend.
+//! boundary, longest prefix first, and stripped from the path; (2) model group — the first of
+//! `model_groups` whose `model` (exact or `*` glob) matches: the route names the group, whose
+//! backends `crate::groups` orders per request; (3) model — each backend's `match_rules.models`
+//! (exact names or `*` globs), in config order; (4) header — exact value, case-insensitive name,
+//! in config order; (5) the default backend.
 //!
 //! Invariants: `resolve` always returns a valid backend index (a validated [`Config`] has
 //! exactly one default); `Route::rest` always starts with '/'. The upstream model is the
 //! request's model when the chosen backend serves it by name (`model` or `models`), otherwise
 //! the backend's `model`.
 
+use http::HeaderName;
+
 use crate::config::Config;
+
+/// Response header naming the backend that served the request.
+pub const BACKEND_HEADER: HeaderName = HeaderName::from_static("x-ccp-backend");
+/// Response header naming the model sent upstream.
+pub const UPSTREAM_MODEL_HEADER: HeaderName = HeaderName::from_static("x-ccp-upstream-model");
 
 /// How the backend was chosen (for logs and tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MatchedBy {
     PathPrefix,
+    /// A model group's `model`; [`Route::group`] names the group.
+    ModelGroup,
     Model,
     Header,
     Default,
@@ -24,8 +35,11 @@ pub enum MatchedBy {
 /// The outcome of routing one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
-    /// Index into `Config::backends`.
+    /// Index into `Config::backends`. For a model group: its first backend (the one a
+    /// `fallback` group tries first); the group decides per request.
     pub backend: usize,
+    /// Index into `Config::model_groups` when a group serves the request.
+    pub group: Option<usize>,
     /// The request path with the matched prefix removed (`/kimi/v1/responses` →
     /// `/v1/responses`; `/kimi` → `/`); unchanged when no prefix matched.
     pub rest: String,
@@ -48,6 +62,8 @@ struct Entry {
 #[derive(Debug, Clone)]
 pub struct Router {
     entries: Vec<Entry>,
+    /// Each model group's `model` pattern and its first backend, in config order.
+    groups: Vec<(String, usize)>,
     default: usize,
 }
 
@@ -69,8 +85,14 @@ impl Router {
                 models: b.models.clone(),
             })
             .collect();
+        let groups = config
+            .model_groups
+            .iter()
+            .map(|g| (g.model.clone(), g.backends.first().copied().unwrap_or(0)))
+            .collect();
         Self {
             entries,
+            groups,
             default: config.default_backend_index(),
         }
     }
@@ -82,11 +104,15 @@ impl Router {
         model: Option<&str>,
         headers: &dyn Fn(&str) -> Option<String>,
     ) -> Route {
+        let mut group = None;
         let (backend, rest, matched_by) = if let Some((i, rest)) = self.match_prefix(path) {
             (i, rest, MatchedBy::PathPrefix)
         } else {
             let rest = path.to_owned();
-            if let Some(i) = model.and_then(|m| self.match_model(m)) {
+            if let Some((g, first)) = model.and_then(|m| self.match_group(m)) {
+                group = Some(g);
+                (first, rest, MatchedBy::ModelGroup)
+            } else if let Some(i) = model.and_then(|m| self.match_model(m)) {
                 (i, rest, MatchedBy::Model)
             } else if let Some(i) = self.match_header(headers) {
                 (i, rest, MatchedBy::Header)
@@ -97,17 +123,33 @@ impl Router {
         let upstream_model = self.upstream_model(backend, model);
         Route {
             backend,
+            group,
             rest,
             upstream_model,
             matched_by,
         }
     }
 
-    /// Every model name served as-is, with the backend serving it, in config order:
-    /// each backend's `model`, its `models`, then non-glob `match_rules.models`. A name is
-    /// listed once, for the first backend that names it.
+    /// The model `backend` is sent for a request that asked for `requested` (a model group
+    /// asks each of its backends this way).
+    pub fn upstream_model_for(&self, backend: usize, requested: Option<&str>) -> String {
+        self.upstream_model(backend, requested)
+    }
+
+    /// Every model name served as-is, with the backend serving it, in config order: non-glob
+    /// model group names (with the group's first backend), then each backend's `model`, its
+    /// `models`, then non-glob `match_rules.models`. A name is listed once, for the first
+    /// backend that names it.
     pub fn served_models(&self) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = Vec::new();
+        for (pattern, first) in &self.groups {
+            let Some(e) = self.entries.get(*first) else {
+                continue;
+            };
+            if !pattern.contains('*') && !out.iter().any(|(seen, _)| seen == pattern) {
+                out.push((pattern.clone(), e.name.clone()));
+            }
+        }
         for e in &self.entries {
             let exact_patterns = e.model_patterns.iter().filter(|p| !p.contains('*'));
             for m in std::iter::once(&e.model)
@@ -143,6 +185,13 @@ impl Router {
             }
         }
         best.map(|(_, i, rest)| (i, rest))
+    }
+
+    fn match_group(&self, model: &str) -> Option<(usize, usize)> {
+        self.groups
+            .iter()
+            .position(|(p, _)| glob_match(p, model))
+            .map(|g| (g, self.groups[g].1))
     }
 
     fn match_model(&self, model: &str) -> Option<usize> {
@@ -374,6 +423,35 @@ mod tests {
                 pair("qwen3", "local"),
             ]
         );
+    }
+
+    #[test]
+    fn a_model_group_comes_after_the_prefix_and_before_model_rules() {
+        let text = CONFIG.trim_end().trim_end_matches('}').to_owned()
+            + r#", "model_groups": [{"model": "deepseek-*", "backends": ["local", "deepseek"]},
+                                   {"model": "group-only", "backends": ["kimi"]}]}"#;
+        let config = parse_str(&text, &|_| None).unwrap();
+        let r = Router::new(&config);
+        let route = r.resolve("/v1/responses", Some("deepseek-chat"), &no_headers);
+        assert_eq!(route.matched_by, MatchedBy::ModelGroup);
+        assert_eq!(route.group, Some(0));
+        assert_eq!(name_of(&config, &route), "local");
+        assert_eq!(route.upstream_model, "qwen3");
+        assert_eq!(
+            r.upstream_model_for(3, Some("deepseek-reasoner")),
+            "deepseek-reasoner"
+        );
+        // A path prefix still names its backend.
+        let route = r.resolve("/deepseek/v1/responses", Some("deepseek-chat"), &no_headers);
+        assert_eq!(
+            (route.group, name_of(&config, &route)),
+            (None, "deepseek".into())
+        );
+        let route = r.resolve("/v1/responses", Some("glm-5"), &no_headers);
+        assert_eq!(route.group, None);
+        let served = r.served_models();
+        assert_eq!(served[0], ("group-only".to_owned(), "kimi".to_owned()));
+        assert!(!served.iter().any(|(m, _)| m.contains('*')));
     }
 
     #[test]

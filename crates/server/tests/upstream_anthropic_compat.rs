@@ -34,6 +34,7 @@ fn request(app: &App) -> Value {
                 "ccp:anthropic:v1:[{\"type\":\"redacted_thinking\",\"data\":\"opaque\"}]".into(),
             ),
             text: None,
+            origin: None,
         })
         .unwrap();
     json!({"model": "client-model", "stream": false, "temperature": 0,

@@ -166,6 +166,8 @@ mod tests {
         let bytes = Bytes::from(body.to_string());
         PreparedRequest {
             backend: 0,
+            group: None,
+            context_items: 0,
             upstream_model: "up".into(),
             request: ccp_types::responses::parse_request(&bytes).unwrap(),
             body: ClientBody::Bytes(bytes),

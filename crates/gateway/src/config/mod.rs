@@ -11,6 +11,7 @@
 mod cache;
 mod env;
 mod governance;
+mod groups;
 mod kinds;
 mod raw;
 mod storage;
@@ -20,6 +21,9 @@ pub use cache::{
     CacheSettings, DEFAULT_CACHE_MAX_BYTES, DEFAULT_CACHE_REDIS_PREFIX, DEFAULT_CACHE_TTL_SECS,
 };
 pub use governance::{Governance, DEFAULT_RESERVE_OUTPUT_TOKENS};
+pub use groups::{
+    FailureClass, GroupStrategy, ModelGroup, DEFAULT_COOLDOWN_SECS, DEFAULT_TRIGGERS,
+};
 pub use storage::{Storage, DEFAULT_DATA_DIR, DEFAULT_MAX_BYTES, DEFAULT_RESPONSE_TTL_DAYS};
 
 #[cfg(test)]
@@ -408,6 +412,8 @@ pub struct Config {
     pub cache: Option<CacheSettings>,
     /// Redis shared by replicas (`redis_url`): where the response cache lives when set.
     pub redis_url: Option<Secret>,
+    /// Several backends behind one request model (`model_groups`), in config order.
+    pub model_groups: Vec<ModelGroup>,
 }
 
 impl Config {
@@ -482,6 +488,23 @@ impl Config {
                 "otlp_endpoint": self.telemetry.otlp_endpoint,
             },
             "backends": backends,
+            "model_groups": self.model_groups.iter().map(|g| self.group_summary(g)).collect::<Vec<_>>(),
+        })
+    }
+
+    fn group_summary(&self, g: &ModelGroup) -> Value {
+        let names: Vec<&str> = g
+            .backends
+            .iter()
+            .filter_map(|&i| self.backends.get(i).map(|b| b.name.as_str()))
+            .collect();
+        json!({
+            "model": g.model,
+            "backends": names,
+            "strategy": g.strategy.as_str(),
+            "weights": g.weights,
+            "on": g.on.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+            "cooldown_secs": g.cooldown.as_secs(),
         })
     }
 }

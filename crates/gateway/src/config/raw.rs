@@ -36,6 +36,7 @@ pub(crate) struct RawConfig {
     pub reserve_output_tokens: Option<u64>,
     pub cache: Option<super::cache::RawCache>,
     pub redis_url: Option<String>,
+    pub model_groups: Option<Vec<super::groups::RawModelGroup>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -28,6 +28,10 @@ const TABLES: &[(&str, &str)] = &[
     ("`telemetry`:", r#"{"telemetry": {"ccp_bogus_field": 1}}"#),
     ("`storage`:", r#"{"storage": {"ccp_bogus_field": 1}}"#),
     ("`cache`", r#"{"cache": {"ccp_bogus_field": 1}}"#),
+    (
+        "Model group (each entry of `model_groups`)",
+        r#"{"model_groups": [{"ccp_bogus_field": 1}]}"#,
+    ),
 ];
 
 /// Names quoted in backticks.

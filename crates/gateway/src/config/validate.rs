@@ -89,6 +89,7 @@ pub(crate) fn validate(
     let mut governance = governance;
     governance.redis_url = redis_url.clone();
 
+    let mut names: Vec<String> = Vec::new();
     let backends = match raw.backends {
         None => {
             problems.push(
@@ -108,6 +109,10 @@ pub(crate) fn validate(
             Vec::new()
         }
         Some(list) => {
+            names = list
+                .iter()
+                .map(|b| b.name.clone().unwrap_or_default())
+                .collect();
             let cross = cross_backend_problems(&list);
             let backends: Vec<Backend> = list
                 .into_iter()
@@ -119,10 +124,16 @@ pub(crate) fn validate(
         }
     };
 
+    let model_groups =
+        super::groups::validate_model_groups(raw.model_groups, &names, &mut |p, m| {
+            problems.push(p, m)
+        });
+
     if !problems.0.is_empty() {
         return Err(ConfigErrors(problems.0));
     }
     Ok(Config {
+        model_groups,
         listen: listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8280))),
         log_dir: PathBuf::from(log_dir),
         log_body: raw.log_body.unwrap_or(false),

@@ -13,6 +13,7 @@
 //! (purge, eviction to `max_bytes`) runs in background tasks, never on a request's path.
 
 pub mod record;
+pub mod replay;
 pub mod resolve;
 pub mod seal;
 

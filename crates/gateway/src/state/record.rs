@@ -39,6 +39,9 @@ pub struct Recorder {
     /// The request's own input items, ids assigned.
     pub(crate) own_items: Vec<Value>,
     pub(crate) sealed: HashMap<String, String>,
+    /// The upstream that answered (kind and endpoint), sealed with its state: only it gets
+    /// that state back (`replay.rs`).
+    pub(crate) origin: Option<String>,
 }
 
 impl Recorder {
@@ -68,6 +71,7 @@ impl Recorder {
         let payload = Sealed {
             inner: inner.map(str::to_owned),
             text: (!text.is_empty()).then_some(text),
+            origin: inner.and(self.origin.clone()),
         };
         if let Some(blob) = self.state.sealer.seal(&payload) {
             self.sealed.insert(r.id.clone(), blob.clone());

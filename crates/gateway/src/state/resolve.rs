@@ -6,17 +6,16 @@
 //! * `item_reference` (`{"type":"item_reference","id"}`, or a bare `{"id"}`) is replaced, in
 //!   place, by the stored item with that id. A reasoning item with an id and nothing else is an
 //!   implicit reference: replaced when stored, left alone (it carries nothing) when not.
-//! * Reasoning `encrypted_content` sealed by the proxy is opened back into what the converters
-//!   read (`seal.rs`), restoring the reasoning text when the client dropped it.
+//! * Reasoning `encrypted_content` sealed by the proxy stays sealed here: it is opened for the
+//!   backend that receives the request (`replay.rs`).
 //!
 //! Invariants: a lookup only ever sees the caller's own rows (the store scopes every query by
 //! owner), so another identity's id is "not found", exactly like an unknown one; a missing link
 //! is an error naming the id, never a silently shorter history.
 
 use ccp_store::Store;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use super::seal::{SealError, Sealer};
 use crate::error::GatewayError;
 
 /// Longest chain walked (a guard; real chains are far shorter).
@@ -222,116 +221,6 @@ pub fn check_pending_calls(
     Ok(())
 }
 
-/// Opens every sealed reasoning blob in `items` (JSON form). `offset` is the index of the
-/// client's first own item in `items`, so an error names the client's path.
-pub fn unseal_items(
-    sealer: &Sealer,
-    items: &mut [Value],
-    offset: usize,
-) -> Result<(), GatewayError> {
-    for (i, item) in items.iter_mut().enumerate() {
-        let Some(obj) = item.as_object_mut() else {
-            continue;
-        };
-        if obj.get("type").and_then(Value::as_str) != Some("reasoning") {
-            continue;
-        }
-        let Some(blob) = obj.get("encrypted_content").and_then(Value::as_str) else {
-            continue;
-        };
-        let path = if i >= offset {
-            format!("input[{}].encrypted_content", i - offset)
-        } else {
-            "previous_response_id".to_owned()
-        };
-        match sealer.open(blob) {
-            Ok(None) => {}
-            Ok(Some(sealed)) => {
-                apply_sealed(obj, sealed.inner, sealed.text);
-            }
-            Err(e) => return Err(seal_error(e, path)),
-        }
-    }
-    Ok(())
-}
-
-/// Puts a blob's contents back: the inner state as `encrypted_content` (or none), the text as
-/// `reasoning_text` content when the item carries no reasoning text of its own.
-fn apply_sealed(obj: &mut Map<String, Value>, inner: Option<String>, text: Option<String>) {
-    match inner {
-        Some(inner) => obj.insert("encrypted_content".into(), Value::String(inner)),
-        None => obj.insert("encrypted_content".into(), Value::Null),
-    };
-    let has_text = obj
-        .get("content")
-        .and_then(Value::as_array)
-        .is_some_and(|parts| {
-            parts.iter().any(|p| {
-                p.get("text")
-                    .and_then(Value::as_str)
-                    .is_some_and(|t| !t.is_empty())
-            })
-        });
-    if let Some(text) = text.filter(|t| !t.is_empty() && !has_text) {
-        obj.insert(
-            "content".into(),
-            json!([{"type": "reasoning_text", "text": text}]),
-        );
-    }
-}
-
-/// The same for the typed request (the fast path: no JSON round trip).
-pub fn unseal_typed(
-    sealer: &Sealer,
-    items: &mut [ccp_types::responses::InputItem],
-) -> Result<(), GatewayError> {
-    use ccp_types::responses::{InputItem, TextPart};
-    for (i, item) in items.iter_mut().enumerate() {
-        let InputItem::Reasoning(r) = item else {
-            continue;
-        };
-        let Some(blob) = r.encrypted_content.as_deref() else {
-            continue;
-        };
-        match sealer.open(blob) {
-            Ok(None) => {}
-            Ok(Some(sealed)) => {
-                r.encrypted_content = sealed.inner;
-                let has_text = r.content.iter().flatten().any(|p| !p.text.is_empty());
-                if let Some(text) = sealed.text.filter(|t| !t.is_empty() && !has_text) {
-                    r.content = Some(vec![TextPart {
-                        kind: "reasoning_text".into(),
-                        text,
-                    }]);
-                }
-            }
-            Err(e) => return Err(seal_error(e, format!("input[{i}].encrypted_content"))),
-        }
-    }
-    Ok(())
-}
-
-fn seal_error(e: SealError, path: String) -> GatewayError {
-    let why = match e {
-        SealError::Tampered => {
-            "was modified or was not written by this proxy (it does not authenticate)"
-        }
-        SealError::Unsealed => {
-            "is in an unsealed form this proxy no longer accepts (written by an older version, \
-             or forged)"
-        }
-    };
-    GatewayError::State {
-        status: 400,
-        code: "invalid_encrypted_content",
-        param: Some(path.clone()),
-        message: format!(
-            "{path} {why}; send the reasoning item's `encrypted_content` back exactly as the \
-             proxy returned it, or drop the reasoning item (in Codex: start a new session)"
-        ),
-    }
-}
-
 /// A store failure as the client sees it (the details go to the log, not the answer).
 pub fn store_error(e: ccp_store::StoreError) -> GatewayError {
     tracing::error!(error = %e, "response store failed");
@@ -384,34 +273,5 @@ mod tests {
         let stray = vec![json!({"type": "function_call_output", "call_id": "zz", "output": "?"})];
         let e = check_pending_calls(&[], &[], &stray).unwrap_err();
         assert!(e.to_string().contains("call_id zz"), "{e}");
-    }
-
-    #[test]
-    fn sealed_blobs_open_into_what_converters_read() {
-        let sealer = Sealer::new(b"k").unwrap();
-        let blob = sealer
-            .seal(&super::super::seal::Sealed {
-                inner: Some("ccp:v1:{\"reasoning_details\":[]}".into()),
-                text: Some("deep thought".into()),
-            })
-            .unwrap();
-        let mut items = vec![
-            json!({"role": "user", "content": "hi"}),
-            json!({"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "short"}], "encrypted_content": blob}),
-        ];
-        unseal_items(&sealer, &mut items, 0).unwrap();
-        assert_eq!(
-            items[1]["encrypted_content"],
-            "ccp:v1:{\"reasoning_details\":[]}"
-        );
-        assert_eq!(items[1]["content"][0]["text"], "deep thought");
-
-        let mut tampered = vec![
-            json!({"type": "reasoning", "summary": [], "encrypted_content": format!("{}x", &blob[..blob.len() - 1])}),
-        ];
-        let e = unseal_items(&sealer, &mut tampered, 0).unwrap_err();
-        assert_eq!(e.status(), 400);
-        assert_eq!(e.code(), "invalid_encrypted_content");
-        assert!(e.to_string().contains("input[0].encrypted_content"), "{e}");
     }
 }

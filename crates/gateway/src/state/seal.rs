@@ -10,8 +10,9 @@
 //! ccp:v2:<base64url(nonce ‖ ChaCha20-Poly1305(payload))>
 //! ```
 //!
-//! where the payload is the JSON `{"e": <inner encrypted_content>, "t": <reasoning text>}` (both
-//! optional). The key is derived from the server secret (kept in the store, so every replica and
+//! where the payload is the JSON `{"e": <inner encrypted_content>, "t": <reasoning text>,
+//! "o": <the upstream that produced it>}` (all optional; `replay.rs` opens a blob for the backend
+//! that receives it). The key is derived from the server secret (kept in the store, so every replica and
 //! every restart shares it). Invariants: a blob that does not decrypt under the key — modified,
 //! truncated, or written by another deployment — is refused, never half-used; an inner value is
 //! never shown to the client unsealed; values that are not ours (OpenAI's own encrypted
@@ -40,6 +41,10 @@ pub struct Sealed {
     /// The reasoning text.
     #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// The upstream that produced `inner` (its kind and endpoint): the only one it is valid
+    /// for. `None` in blobs sealed before origins were recorded.
+    #[serde(rename = "o", default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 /// Why a client's `encrypted_content` was refused.
@@ -142,6 +147,7 @@ mod tests {
         Sealed {
             inner: Some("ccp:anthropic:v1:[{\"type\":\"thinking\",\"signature\":\"sig\"}]".into()),
             text: Some("let me think ✓".into()),
+            origin: Some("anthropic https://api.anthropic.com/v1/messages".into()),
         }
     }
 

@@ -49,9 +49,11 @@ pub(crate) async fn call_via_responses(
     })?;
     let prepared = PreparedRequest {
         backend: chat.backend,
+        group: chat.group,
         upstream_model: chat.upstream_model.clone(),
         request,
         body: ClientBody::Frame(frame),
+        context_items: 0,
     };
     let ctx = ChatContext {
         id: new_chat_id(),

@@ -184,7 +184,7 @@ impl CodexUpstream {
             }
             (e, _) => e,
         };
-        call.log.error(&e);
+        call.log.failed(&e, f);
         e
     }
 }

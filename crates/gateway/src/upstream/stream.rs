@@ -38,7 +38,7 @@ impl FailureMapper {
     /// Maps a failure and writes it to the access log.
     pub(crate) fn fail(&self, log: &RequestLog, failure: &UpstreamFailure) -> GatewayError {
         let e = self.map(failure);
-        log.error(&e);
+        log.failed(&e, failure);
         e
     }
 
@@ -313,7 +313,7 @@ impl<D: Decoder> ShellState<D> {
     fn fail(&mut self, f: UpstreamFailure) {
         let e = self.mapper.map(&f);
         if let Some(log) = &self.log {
-            log.error(&e);
+            log.failed(&e, &f);
         }
         self.decoder.fail(&e, &mut self.out);
         self.done = true;

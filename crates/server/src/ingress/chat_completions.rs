@@ -4,8 +4,9 @@
 //! `chat.completion` otherwise.
 //!
 //! Routing, keys, timeouts and retries are the gateway's, as for Responses
-//! ([`Gateway::prepare_chat`], [`Gateway::execute_chat`]); the answer names the backend and the
-//! upstream model (`x-ccp-backend`, `x-ccp-upstream-model`). Errors before the stream starts are
+//! ([`Gateway::prepare_chat`], [`Gateway::answer_chat`]); the answer names the backend and the
+//! upstream model (`x-ccp-backend`, `x-ccp-upstream-model`), and for a model group the attempts
+//! (`x-ccp-attempts`, `x-ccp-fallback-count`). Errors before the stream starts are
 //! HTTP statuses with `{"error":{"message","type","code","param"}}`; after, an error frame then
 //! `[DONE]` (written by the gateway's stream).
 
@@ -53,7 +54,8 @@ pub async fn create(
         Err(e) => return error_response(&e),
     };
     let routed = routing_headers(gateway, prepared.backend, &prepared.upstream_model);
-    let (mut resp, upstream_headers) = match gateway.execute_chat(&identity, prepared).await {
+    let answer = gateway.answer_chat(&identity, prepared).await;
+    let (mut resp, upstream_headers) = match answer.result {
         Ok(ChatResponse { headers, body }) => {
             let resp = match body {
                 ChatBody::Json(bytes) => raw_json_response(StatusCode::OK, bytes),
@@ -65,5 +67,6 @@ pub async fn create(
     };
     resp.headers_mut().extend(routed);
     resp.headers_mut().extend(upstream_headers);
+    resp.headers_mut().extend(answer.headers);
     resp
 }

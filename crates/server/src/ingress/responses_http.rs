@@ -5,12 +5,14 @@
 //! The body is read up to `max_body_bytes` (413 beyond), prepared by the gateway with the
 //! original, unstripped path (the gateway routes by it), and executed. Every answer after
 //! routing names the backend and the model sent upstream (`x-ccp-backend`,
-//! `x-ccp-upstream-model`), so a model served by the default backend is never a silent surprise.
+//! `x-ccp-upstream-model`), so a model served by the default backend is never a silent surprise;
+//! a model group's answer names the backend that gave it and the attempts it took
+//! (`x-ccp-attempts`, `x-ccp-fallback-count`), on errors too.
 //! A Chat Completions body (`messages`, no `input`) gets a 400 that says so.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Extension, OriginalUri, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::Response;
 use axum::routing::{post, MethodRouter};
@@ -24,10 +26,7 @@ use crate::ingress::{fallback, responses_ws};
 use crate::layers::auth;
 use crate::{error_response, json_response, raw_json_response, sse, AppState};
 
-/// Response header naming the backend that served the request.
-pub const BACKEND_HEADER: HeaderName = HeaderName::from_static("x-ccp-backend");
-/// Response header naming the model sent upstream.
-pub const UPSTREAM_MODEL_HEADER: HeaderName = HeaderName::from_static("x-ccp-upstream-model");
+pub use ccp_gateway::routing::{BACKEND_HEADER, UPSTREAM_MODEL_HEADER};
 
 /// The method router for the Responses paths: `POST` here, the WebSocket upgrade on `GET`,
 /// behind client authentication.
@@ -73,7 +72,8 @@ pub async fn create(
     }
     let routed = routing_headers(gateway, prepared.backend, &prepared.upstream_model);
     let cache = CachePolicy::new(&identity.id, &headers);
-    let (mut resp, upstream_headers) = match gateway.respond(&identity, prepared, &cache).await {
+    let answer = gateway.answer(&identity, prepared, &cache).await;
+    let (mut resp, upstream_headers) = match answer.result {
         Ok(GatewayResponse { headers, body }) => {
             let resp = match body {
                 ResponseBody::Json(resp) => json_response(StatusCode::OK, &*resp),
@@ -90,9 +90,11 @@ pub async fn create(
         ),
         Err(e) => (error_response(&e), HeaderMap::new()),
     };
-    // The gateway's own headers come last: they win if it ever names the route itself.
+    // The gateway's own headers come last: they win if it ever names the route itself (a model
+    // group names the backend that answered, not the one routing started with).
     resp.headers_mut().extend(routed);
     resp.headers_mut().extend(upstream_headers);
+    resp.headers_mut().extend(answer.headers);
     resp
 }
 

@@ -24,7 +24,15 @@ impl App {
 
 /// Starts the app with this config JSON (env lookups see nothing).
 pub async fn start(config_json: &str) -> App {
-    let gateway = gateway(config_json);
+    serve_gateway(gateway(config_json)).await
+}
+
+/// Starts the app around an already built gateway (e.g. one with an injected clock).
+pub async fn start_gateway(gateway: Gateway) -> App {
+    serve_gateway(Arc::new(gateway)).await
+}
+
+async fn serve_gateway(gateway: Arc<Gateway>) -> App {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let g = gateway.clone();
@@ -42,22 +50,6 @@ fn gateway(config_json: &str) -> Arc<Gateway> {
     let config = ccp_gateway::config::parse_str(config_json, &|_| None)
         .unwrap_or_else(|e| panic!("config: {e}"));
     Arc::new(Gateway::new(config).unwrap())
-}
-
-/// Starts the app around a gateway the test built (e.g. with a test clock).
-pub async fn start_gateway(gateway: Gateway) -> App {
-    let gateway = Arc::new(gateway);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let g = gateway.clone();
-    let server = tokio::spawn(async move {
-        let _ = ccp_server::serve(listener, g, std::future::pending()).await;
-    });
-    App {
-        addr,
-        gateway,
-        _server: server,
-    }
 }
 
 /// Starts the app with this config JSON and its store opened (`Gateway::open`: the config's
