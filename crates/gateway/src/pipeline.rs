@@ -572,7 +572,12 @@ pub fn secret_values(config: &Config) -> Vec<String> {
         .filter_map(|b| b.api_key.as_ref().map(|k| k.expose().to_owned()));
     let client = config.client_keys.iter().map(|k| k.expose().to_owned());
     let storage = config.storage.password();
-    upstream.chain(client).chain(storage).collect()
+    let telemetry = config.telemetry.secret_values();
+    upstream
+        .chain(client)
+        .chain(storage)
+        .chain(telemetry)
+        .collect()
 }
 
 /// The configured client keys.

@@ -12,9 +12,11 @@ mod env;
 mod kinds;
 mod raw;
 mod storage;
+mod telemetry;
 mod validate;
 
 pub use storage::{Storage, DEFAULT_DATA_DIR, DEFAULT_MAX_BYTES, DEFAULT_RESPONSE_TTL_DAYS};
+pub use telemetry::Telemetry;
 
 #[cfg(test)]
 mod readme_reference;
@@ -367,15 +369,6 @@ impl Backend {
     }
 }
 
-/// OpenTelemetry export settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Telemetry {
-    pub enabled: bool,
-    pub service_name: String,
-    pub otlp_endpoint: String,
-}
-
 /// The validated runtime configuration. Build it with [`load`] or [`parse_str`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -386,6 +379,8 @@ pub struct Config {
     /// At least one; exactly one has `match_rules.default`.
     pub backends: Vec<Backend>,
     pub telemetry: Telemetry,
+    /// A separate listener for `/metrics` (without it, `/metrics` is on `listen`).
+    pub metrics_listen: Option<SocketAddr>,
     /// Keys clients must present; empty means no client auth is configured.
     pub client_keys: Vec<Secret>,
     pub allow_unauthenticated: bool,
@@ -439,7 +434,12 @@ impl Config {
                 "enabled": self.telemetry.enabled,
                 "service_name": self.telemetry.service_name,
                 "otlp_endpoint": self.telemetry.otlp_endpoint,
+                "otlp_protocol": self.telemetry.otlp_protocol.as_str(),
+                "headers": self.telemetry.headers.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+                "sample_ratio": self.telemetry.sample_ratio,
+                "capture_content": self.telemetry.capture_content,
             },
+            "metrics_listen": self.metrics_listen.map(|a| a.to_string()),
             "backends": backends,
         })
     }
