@@ -12,6 +12,7 @@ pub mod codex_auth;
 pub mod config;
 pub mod error;
 pub mod identity;
+mod observe;
 pub mod pipeline;
 pub mod redact;
 pub mod routing;

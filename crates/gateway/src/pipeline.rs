@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use ccp_telemetry::{RequestScope, Telemetry};
 use ccp_types::events::{ResponseObject, StreamEvent};
 use ccp_types::responses::{parse_request, parse_request_value, ResponsesRequest};
 use futures_util::Stream;
@@ -22,6 +23,7 @@ use http::HeaderMap;
 use crate::access_log::RequestLog;
 use crate::config::Config;
 use crate::error::GatewayError;
+use crate::observe::ModelNames;
 use crate::redact::Redactor;
 use crate::routing::Router;
 use crate::state::record::{assign_ids, Recorder};
@@ -59,6 +61,8 @@ pub struct PreparedChat {
     pub body: serde_json::Value,
     /// Its size in bytes, to size the upstream body's buffer.
     pub body_len: usize,
+    /// The request's spans and metrics (the edge sets it; inert by default).
+    pub telemetry: RequestScope,
 }
 
 impl PreparedChat {
@@ -140,6 +144,8 @@ pub struct PreparedRequest {
     pub request: ResponsesRequest,
     /// The client's body as it came. Its size also sizes the upstream body's buffer.
     pub body: ClientBody,
+    /// The request's spans and metrics (the edge sets it; inert by default).
+    pub telemetry: RequestScope,
 }
 
 /// The gateway: immutable after construction, shared by all connections.
@@ -153,6 +159,10 @@ pub struct Gateway {
     redactor: Redactor,
     /// Stored responses and the reasoning sealer (`crate::state`).
     state: Arc<ResponseState>,
+    /// Metrics, and traces when configured (see [`Gateway::with_telemetry`]).
+    telemetry: Telemetry,
+    /// The model names metric labels may carry.
+    model_names: ModelNames,
 }
 
 impl Gateway {
@@ -181,6 +191,7 @@ impl Gateway {
             })
             .collect();
         let state = Arc::new(ResponseState::without_store()?);
+        let model_names = ModelNames::new(&config);
         Ok(Gateway {
             config: Arc::new(config),
             router,
@@ -188,6 +199,8 @@ impl Gateway {
             mappers,
             redactor,
             state,
+            telemetry: Telemetry::metrics_only(),
+            model_names,
         })
     }
 
@@ -206,6 +219,17 @@ impl Gateway {
         state.spawn_retention();
         self.state = state;
         self
+    }
+
+    /// Uses `telemetry` for metrics and traces (by default: metrics only, no spans).
+    pub fn with_telemetry(mut self, telemetry: Telemetry) -> Self {
+        self.telemetry = telemetry;
+        self
+    }
+
+    /// The metrics and traces.
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.telemetry
     }
 
     /// Stored responses.
@@ -249,6 +273,7 @@ impl Gateway {
             upstream_model: route.upstream_model,
             request,
             body: ClientBody::Bytes(body),
+            telemetry: RequestScope::default(),
         })
     }
 
@@ -278,6 +303,7 @@ impl Gateway {
                 serde_json::Value::Object(frame) => frame,
                 _ => serde_json::Map::new(),
             }),
+            telemetry: RequestScope::default(),
         })
     }
 
@@ -317,6 +343,7 @@ impl Gateway {
             upstream_model: route.upstream_model,
             body: value,
             body_len: body.len(),
+            telemetry: RequestScope::default(),
         })
     }
 
@@ -490,8 +517,18 @@ impl Gateway {
             .model
             .clone()
             .unwrap_or_else(|| prepared.upstream_model.clone());
-        let (log, mapper) =
-            self.call_setup(prepared.backend, &client_model, &prepared.upstream_model)?;
+        let scope = &prepared.telemetry;
+        let input = scope.capture_content().then(|| {
+            let input = serde_json::to_value(&prepared.request.input).unwrap_or_default();
+            let instructions = prepared.request.instructions.as_deref();
+            ccp_telemetry::content::responses_input(instructions, &input)
+        });
+        let (log, mapper) = self.call_setup(
+            &prepared.telemetry,
+            (prepared.backend, &client_model, &prepared.upstream_model),
+            prepared.request.stream,
+            input,
+        )?;
         let call = Call {
             prepared: &prepared,
             backend: &self.config.backends[prepared.backend],
@@ -508,8 +545,16 @@ impl Gateway {
             .model()
             .unwrap_or(&prepared.upstream_model)
             .to_owned();
-        let (log, mapper) =
-            self.call_setup(prepared.backend, &client_model, &prepared.upstream_model)?;
+        let input = prepared.telemetry.capture_content().then(|| {
+            let messages = prepared.body.get("messages").cloned().unwrap_or_default();
+            ccp_telemetry::content::chat_input(&messages)
+        });
+        let (log, mapper) = self.call_setup(
+            &prepared.telemetry,
+            (prepared.backend, &client_model, &prepared.upstream_model),
+            prepared.stream(),
+            input,
+        )?;
         let call = ChatCall {
             prepared: &prepared,
             backend: &self.config.backends[prepared.backend],
@@ -520,17 +565,25 @@ impl Gateway {
         self.upstreams[prepared.backend].call_chat(call).await
     }
 
-    /// What every call needs besides the request: the access log and the failure mapper; an
-    /// error when the backend's key is missing.
+    /// What every call needs besides the request: the access log and the failure mapper (and
+    /// the route on the request's telemetry); an error when the backend's key is missing.
     fn call_setup(
         &self,
-        backend: usize,
-        client_model: &str,
-        upstream_model: &str,
+        scope: &RequestScope,
+        (backend, client_model, upstream_model): (usize, &str, &str),
+        stream: bool,
+        input_messages: Option<String>,
     ) -> Result<(RequestLog, Arc<FailureMapper>), GatewayError> {
         let started = Instant::now();
         let mapper = self.mappers[backend].clone();
         let backend = &self.config.backends[backend];
+        scope.route(crate::observe::route(
+            backend,
+            &self.model_names,
+            upstream_model,
+            stream,
+            input_messages,
+        ));
         if backend.key_missing {
             let vars = backend.api_key_env.join(", ");
             return Err(GatewayError::Upstream {
@@ -550,6 +603,7 @@ impl Gateway {
             started,
             log_body: self.config.log_body,
             redactor: self.redactor.clone(),
+            scope: scope.clone(),
         };
         Ok((log, mapper))
     }

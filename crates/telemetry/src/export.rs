@@ -124,7 +124,7 @@ fn http_exporter(settings: &TraceSettings) -> Result<opentelemetry_otlp::SpanExp
 }
 
 /// `scheme://host[:port]` of a URL, for messages.
-fn origin_of(url: &str) -> String {
+pub(crate) fn origin_of(url: &str) -> String {
     match url.parse::<http::Uri>() {
         Ok(uri) => {
             let scheme = uri.scheme_str().unwrap_or("http");

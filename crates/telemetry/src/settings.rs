@@ -56,6 +56,11 @@ impl fmt::Debug for TraceSettings {
 }
 
 impl TraceSettings {
+    /// `scheme://host[:port]` of the collector, for logs (no user info, path or query).
+    pub fn collector(&self) -> String {
+        crate::export::origin_of(&self.endpoint)
+    }
+
     /// The URL spans are POSTed to over HTTP: the endpoint with `/v1/traces` appended unless its
     /// path already ends with it.
     pub fn http_traces_url(&self) -> String {

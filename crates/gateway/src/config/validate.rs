@@ -34,7 +34,7 @@ const DEFAULT_POOL_IDLE_TIMEOUT_SECS: u64 = 90;
 
 /// First path segments the proxy serves itself; a backend prefix may not shadow them.
 pub(crate) const RESERVED_PREFIX_SEGMENTS: &[&str] =
-    &["v1", "responses", "health", "models", "chat"];
+    &["v1", "responses", "health", "models", "chat", "metrics"];
 
 /// Collects problems in the order they are found.
 #[derive(Default)]

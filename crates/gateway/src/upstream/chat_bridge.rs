@@ -52,6 +52,7 @@ pub(crate) async fn call_via_responses(
         upstream_model: chat.upstream_model.clone(),
         request,
         body: ClientBody::Frame(frame),
+        telemetry: chat.telemetry.clone(),
     };
     let ctx = ChatContext {
         id: new_chat_id(),

@@ -16,13 +16,16 @@ use axum::response::Response;
 use axum::routing::{post, MethodRouter};
 use ccp_gateway::identity::ClientIdentity;
 use ccp_gateway::{Gateway, GatewayError, GatewayResponse, ResponseBody};
+use ccp_telemetry::{Ingress, Transport};
 use ccp_types::responses::Input;
 use serde::de::IgnoredAny;
 use std::sync::atomic::Ordering;
 
 use crate::ingress::{fallback, responses_ws};
 use crate::layers::auth;
-use crate::{error_response, json_response, raw_json_response, sse, AppState};
+use crate::layers::request_id::RequestId;
+use crate::observe::{reject, start_scope};
+use crate::{json_response, raw_json_response, sse, AppState};
 
 /// Response header naming the backend that served the request.
 pub const BACKEND_HEADER: HeaderName = HeaderName::from_static("x-ccp-backend");
@@ -42,30 +45,41 @@ pub fn methods(state: &AppState) -> MethodRouter<AppState> {
 pub async fn create(
     State(state): State<AppState>,
     Extension(identity): Extension<ClientIdentity>,
+    request_id: Option<Extension<RequestId>>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     state.stats.http_responses.fetch_add(1, Ordering::Relaxed);
     let gateway = &state.gateway;
+    let request_id = request_id.as_ref().map_or("", |Extension(id)| id.as_str());
+    let scope = start_scope(
+        gateway,
+        &headers,
+        request_id,
+        &identity.id,
+        Ingress::Responses,
+        Transport::Http,
+    );
     let limit = gateway.config().max_body_bytes;
     let body: Bytes = match axum::body::to_bytes(body, limit).await {
         Ok(b) => b,
-        Err(_) => return error_response(&GatewayError::PayloadTooLarge { limit }),
+        Err(_) => return reject(&scope, &GatewayError::PayloadTooLarge { limit }),
     };
     let path = uri.path();
     if gateway.config().log_body {
         log_client_request(gateway, &identity, path, &headers, &body);
     }
-    let prepared = match gateway.prepare(path, &headers, body.clone()) {
+    let mut prepared = match gateway.prepare(path, &headers, body.clone()) {
         Ok(p) => p,
-        Err(e) => return error_response(&chat_body_error(&body).unwrap_or(e)),
+        Err(e) => return reject(&scope, &chat_body_error(&body).unwrap_or(e)),
     };
     if is_empty(&prepared.request.input) {
         if let Some(e) = chat_body_error(&body) {
-            return error_response(&e);
+            return reject(&scope, &e);
         }
     }
+    prepared.telemetry = scope.clone();
     let routed = routing_headers(gateway, prepared.backend, &prepared.upstream_model);
     let (mut resp, upstream_headers) = match gateway.respond(&identity.id, prepared).await {
         Ok(GatewayResponse { headers, body }) => {
@@ -76,7 +90,7 @@ pub async fn create(
             };
             (resp, headers)
         }
-        Err(e) => (error_response(&e), HeaderMap::new()),
+        Err(e) => (reject(&scope, &e), HeaderMap::new()),
     };
     // The gateway's own headers come last: they win if it ever names the route itself.
     resp.headers_mut().extend(routed);
