@@ -11,6 +11,8 @@
 //! * [`TokenEndpoint`]: the ChatGPT OAuth refresh endpoint with rotating refresh tokens, plus
 //!   [`fake_jwt`] and [`write_auth_json`] for Codex-style credentials.
 //! * [`CodexRun`]: runs the real Codex CLI offline against a base URL.
+//! * [`otlp::OtlpReceiver`]: a real OTLP trace receiver (gRPC or HTTP/protobuf), and collectors
+//!   that refuse or never answer.
 //! * Tool locators ([`codex_binary`], [`python_bin`], [`workspace_root`]) that fail loudly with
 //!   install instructions instead of skipping, and a [`TempDir`] helper.
 //!
@@ -21,6 +23,7 @@
 pub mod anthropic_upstream;
 pub mod codex;
 pub mod locate;
+pub mod otlp;
 pub mod responses_upstream;
 mod serve;
 pub mod token_endpoint;
