@@ -33,7 +33,9 @@ pub use anthropic_upstream::{
     AnthropicReply, AnthropicScript, AnthropicUpstream, AnthropicUsage, CompatRules,
 };
 pub use codex::{CodexOutput, CodexRun, CLIENT_KEY_ENV, DEFAULT_CLIENT_KEY};
-pub use locate::{codex_binary, find_codex_in, python_bin, tools_dir, workspace_root, TempDir};
+pub use locate::{
+    codex_binary, find_codex_in, prometheus_binary, python_bin, tools_dir, workspace_root, TempDir,
+};
 pub use responses_upstream::{
     ChatGptTokens, Rejection, ResponseStream, ResponsesAuth, ResponsesReply, ResponsesStrictness,
     ResponsesUpstream,
