@@ -204,11 +204,12 @@ impl RequestScope {
         });
     }
 
-    /// Starts upstream attempt number `n` (1 for the first) to `address:port`; retries are
-    /// counted. The attempt's span ends when the returned value drops.
-    pub fn attempt(&self, n: u32, address: &str, port: Option<u16>) -> Attempt {
+    /// Starts the request's next upstream attempt to `address:port` (every attempt after the
+    /// first is counted as a retry). The attempt's span ends when the returned value drops.
+    pub fn attempt(&self, address: &str, port: Option<u16>) -> Attempt {
         self.with(|scope, state| {
-            state.attempts = state.attempts.max(n);
+            state.attempts += 1;
+            let n = state.attempts;
             let backend = state.route.as_ref().map_or("none", |r| r.backend.as_str());
             if n > 1 {
                 scope.telemetry.metrics().retry(backend);
@@ -464,5 +465,53 @@ impl Drop for StreamGuard {
                 .metrics()
                 .stream_closed(scope.ingress.as_str(), scope.transport.as_str());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scope_finishes_once_and_a_dropped_one_is_client_closed() {
+        let telemetry = Telemetry::metrics_only();
+        let start = || {
+            telemetry.start_request(RequestStart {
+                ingress: Ingress::Chat,
+                transport: Transport::Http,
+                client: "client-key-0",
+                request_id: "r",
+                parent: None,
+            })
+        };
+        let scope = start();
+        scope.route(Route {
+            backend: "b".into(),
+            provider: "p".into(),
+            request_model: "m".into(),
+            model_label: "m".into(),
+            ..Route::default()
+        });
+        drop(scope.attempt("h", Some(1)));
+        drop(scope.attempt("h", Some(1)));
+        scope.upstream_error(429, "rate_limit_exceeded");
+        scope.finish(Outcome {
+            status: 200,
+            code: "ok",
+            ..Outcome::default()
+        });
+        drop(scope);
+        let hung_up = start();
+        drop(hung_up.clone());
+        drop(hung_up);
+        let text = telemetry.metrics().render();
+        for line in [
+            r#"ccp_requests_total{ingress="chat",transport="http",backend="b",model="m",status_class="4xx",code="rate_limit_exceeded"} 1"#,
+            r#"ccp_upstream_retries_total{backend="b"} 1"#,
+            r#"ccp_requests_total{ingress="chat",transport="http",backend="none",model="none",status_class="4xx",code="client_closed"} 1"#,
+        ] {
+            assert!(text.contains(line), "missing {line}\n{text}");
+        }
+        assert!(!text.contains(r#"code="ok""#), "finished twice:\n{text}");
     }
 }

@@ -252,7 +252,7 @@ impl HttpTransport {
     ) -> Result<UpstreamResponse, UpstreamFailure> {
         let mut attempt: u32 = 0;
         loop {
-            let span = scope.attempt(attempt + 1, uri.host().unwrap_or_default(), port_of(uri));
+            let span = scope.attempt(uri.host().unwrap_or_default(), port_of(uri));
             let sent = self.send_once(span, uri, credentials, body.clone(), stream);
             let failure = match sent.await {
                 Ok(resp) => return Ok(resp),
