@@ -3,8 +3,10 @@
 #   * the Codex CLI (npm package @openai/codex, pinned) -> .tools/node_modules/@openai/…/bin/codex
 #   * a Python venv with the OpenAI SDK (pinned)        -> .tools/venv/bin/python
 #   * the Vercel AI SDK (npm ai, @ai-sdk/openai, zod; pinned) -> .tools/node_modules/{ai,@ai-sdk/openai,zod}
-#   * Debian packages, only when missing and only when running as root (node/npm, python3-venv)
-# Tests locate these through crates/testkit (codex_binary, python_bin, vercel_ai_sdk) and fail, never skip,
+#   * Debian packages, only when missing and only when running as root (node/npm, python3-venv,
+#     prometheus: the server the metrics end-to-end test scrapes the proxy with)
+# Tests locate these through crates/testkit (codex_binary, python_bin, vercel_ai_sdk,
+# prometheus_binary) and fail, never skip,
 # when they are absent.
 set -euo pipefail
 
@@ -25,6 +27,7 @@ command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 if ((${#missing[@]})); then
     if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
         log "installing Debian packages: ${missing[*]}"

@@ -128,9 +128,17 @@ pub(crate) fn runtime(workers: Option<usize>) -> Result<tokio::runtime::Runtime,
 
 async fn run(config: ccp_gateway::config::Config) -> ExitCode {
     let listen = config.listen;
+    let metrics_listen = config.metrics_listen;
     let grace = config.shutdown_grace;
+    let telemetry = match telemetry(&config) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "could not set up telemetry");
+            return ExitCode::from(2);
+        }
+    };
     let gateway = match ccp_gateway::Gateway::open(config).await {
-        Ok(g) => Arc::new(g),
+        Ok(g) => Arc::new(g.with_telemetry(telemetry.clone())),
         Err(e) => {
             tracing::error!(error = %e, "could not start");
             return ExitCode::from(2);
@@ -149,6 +157,20 @@ async fn run(config: ccp_gateway::config::Config) -> ExitCode {
     startup::announce(gateway.config(), local);
     tracing::info!(listen = %local, backends = gateway.config().backends.len(), "codex-convert-proxy listening");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    if let Some(addr) = metrics_listen {
+        let Ok(listener) = tokio::net::TcpListener::bind(addr).await.inspect_err(|e| {
+            tracing::error!(metrics_listen = %addr, error = %e, "could not listen for /metrics");
+        }) else {
+            return ExitCode::from(2);
+        };
+        let bound = listener.local_addr().unwrap_or(addr);
+        tracing::info!(metrics_addr = %bound, "serving GET /metrics on its own address");
+        let mut stop = stop_rx.clone();
+        let app = ccp_server::observe::metrics_app(gateway.clone());
+        tokio::spawn(ccp_server::serve_app(listener, app, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }));
+    }
     let mut server_stop = stop_rx.clone();
     let server = tokio::spawn(ccp_server::serve(listener, gateway, async move {
         let _ = server_stop.wait_for(|s| *s).await;
@@ -159,7 +181,7 @@ async fn run(config: ccp_gateway::config::Config) -> ExitCode {
         "shutting down: no new connections; waiting for in-flight requests"
     );
     let _ = stop_tx.send(true);
-    match tokio::time::timeout(grace, server).await {
+    let exit = match tokio::time::timeout(grace, server).await {
         Ok(Ok(Ok(()))) => {
             tracing::info!("all requests finished; bye");
             ExitCode::SUCCESS
@@ -175,6 +197,31 @@ async fn run(config: ccp_gateway::config::Config) -> ExitCode {
         Err(_) => {
             tracing::warn!("grace period over; closing remaining connections");
             ExitCode::SUCCESS
+        }
+    };
+    // Queued spans go out now, unless the collector takes longer than this.
+    let _ = tokio::task::spawn_blocking(move || {
+        telemetry.shutdown(std::time::Duration::from_secs(2));
+    })
+    .await;
+    exit
+}
+
+/// Metrics always; traces too when `telemetry.enabled` (built inside the runtime, which runs the
+/// exporter's connections).
+fn telemetry(config: &ccp_gateway::config::Config) -> Result<ccp_telemetry::Telemetry, String> {
+    match config.telemetry.trace_settings() {
+        None => Ok(ccp_telemetry::Telemetry::metrics_only()),
+        Some(settings) => {
+            let t = ccp_telemetry::Telemetry::with_traces(&settings)?;
+            tracing::info!(
+                collector = %settings.collector(),
+                protocol = settings.protocol.as_str(),
+                sample_ratio = settings.sample_ratio,
+                capture_content = settings.capture_content,
+                "exporting traces over OTLP"
+            );
+            Ok(t)
         }
     }
 }

@@ -1,11 +1,18 @@
 //! The access log: one line per request with backend, model, status, duration and token usage,
 //! written when the answer is complete; bodies too when `log_body` is on (always redacted).
+//!
+//! The same moments end the request's telemetry ([`RequestScope`]): the outcome, the usage and
+//! the response's id, model and finish reasons go on its span and into the metrics, and an
+//! upstream failure is counted by its mapped code.
 
 use std::time::Instant;
 
 use ccp_types::events::{
-    ResponseEvent, ResponseObject, ResponseStatus, ResponseSummary, ResponseUsage, StreamEvent,
+    OutputItem, ResponseEvent, ResponseObject, ResponseStatus, ResponseSummary, ResponseUsage,
+    StreamEvent,
 };
+
+use ccp_telemetry::{Outcome, RequestScope, Tokens};
 
 use crate::error::{GatewayError, UpstreamFailure};
 use crate::groups::{class_of_failure, FailureNote};
@@ -22,6 +29,8 @@ pub(crate) struct RequestLog {
     pub(crate) redactor: Redactor,
     /// For an attempt of a model group: where the class of its failure is noted.
     pub(crate) note: Option<std::sync::Arc<FailureNote>>,
+    /// The request's spans and metrics.
+    pub(crate) scope: RequestScope,
 }
 
 impl RequestLog {
@@ -55,12 +64,21 @@ impl RequestLog {
             .and_then(|e| e.get("code"))
             .and_then(|c| c.as_str())
             .unwrap_or("");
-        self.line(
-            status,
-            &resp.status,
+        let usage = resp.usage.clone().unwrap_or_default();
+        self.line(status, &resp.status, code, &usage);
+        self.scope.finish(Outcome {
+            status: outcome_status(status, code),
             code,
-            &resp.usage.clone().unwrap_or_default(),
-        );
+            tokens: Some(tokens_of(&usage)),
+            response_id: Some(&resp.id),
+            response_model: Some(&resp.model),
+            finish_reasons: vec![finish_reason(&resp.status, resp.output.iter().any(is_call))],
+            output_messages: self.scope.capture_content().then(|| {
+                ccp_telemetry::content::responses_output(&serde_json::Value::Array(
+                    resp.output.clone(),
+                ))
+            }),
+        });
         if self.log_body {
             let body = serde_json::to_string(&resp.output).unwrap_or_default();
             tracing::info!(backend = %self.backend, response_output = %self.redactor.redact(&body), "response body");
@@ -77,6 +95,32 @@ impl RequestLog {
         };
         let code = resp.error.as_ref().map(|e| e.code.as_str()).unwrap_or("");
         self.line(status, outcome, code, &usage);
+        let reason = match (&resp.status, &resp.incomplete_details) {
+            (ResponseStatus::Incomplete, Some(d)) if d.reason.contains("content") => {
+                "content_filter"
+            }
+            _ => {
+                let calls = resp.output.iter().any(|item| {
+                    matches!(
+                        item,
+                        OutputItem::FunctionCall(_) | OutputItem::CustomToolCall(_)
+                    )
+                });
+                finish_reason(outcome, calls)
+            }
+        };
+        self.scope.finish(Outcome {
+            status: outcome_status(status, code),
+            code,
+            tokens: Some(tokens_of(&usage)),
+            response_id: Some(&resp.id),
+            response_model: Some(&resp.model),
+            finish_reasons: vec![reason],
+            output_messages: self.scope.capture_content().then(|| {
+                let output = serde_json::to_value(&resp.output).unwrap_or_default();
+                ccp_telemetry::content::responses_output(&output)
+            }),
+        });
         if self.log_body {
             let body = serde_json::to_string(&resp.output).unwrap_or_default();
             tracing::info!(backend = %self.backend, response_output = %self.redactor.redact(&body), "response body");
@@ -87,6 +131,13 @@ impl RequestLog {
     /// upstream sent one.
     pub(crate) fn finish_chat(&self, outcome: &str, error_code: &str, usage: &ResponseUsage) {
         self.line(200, outcome, error_code, usage);
+        self.scope.finish(Outcome {
+            status: outcome_status(200, error_code),
+            code: error_code,
+            tokens: Some(tokens_of(usage)),
+            finish_reasons: vec![finish_reason(outcome, false)],
+            ..Outcome::default()
+        });
     }
 
     fn line(&self, status: u16, outcome: &str, error_code: &str, usage: &ResponseUsage) {
@@ -116,6 +167,7 @@ impl RequestLog {
     }
 
     pub(crate) fn error(&self, e: &GatewayError) {
+        self.scope.upstream_error(e.status(), e.code());
         tracing::error!(
             target: "ccp::access",
             backend = %self.backend,
@@ -127,4 +179,41 @@ impl RequestLog {
             "upstream failure"
         );
     }
+}
+
+/// The status a failed answer would have had before any byte was sent (502 for an upstream
+/// failure reported inside a stream); `status` otherwise.
+fn outcome_status(status: u16, code: &str) -> u16 {
+    if code.is_empty() || status >= 400 {
+        status
+    } else {
+        502
+    }
+}
+
+fn tokens_of(usage: &ResponseUsage) -> Tokens {
+    Tokens {
+        input: usage.input_tokens,
+        output: usage.output_tokens,
+        cached: usage.input_tokens_details.cached_tokens,
+        reasoning: usage.output_tokens_details.reasoning_tokens,
+    }
+}
+
+/// `gen_ai.response.finish_reasons` from a Responses status.
+fn finish_reason(status: &str, tool_calls: bool) -> &'static str {
+    match status {
+        "completed" if tool_calls => "tool_calls",
+        "completed" => "stop",
+        "incomplete" => "length",
+        "failed" => "error",
+        _ => "stop",
+    }
+}
+
+fn is_call(item: &serde_json::Value) -> bool {
+    matches!(
+        item.get("type").and_then(serde_json::Value::as_str),
+        Some("function_call" | "custom_tool_call" | "local_shell_call")
+    )
 }

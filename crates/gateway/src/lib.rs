@@ -17,6 +17,7 @@ pub mod error;
 pub mod govern;
 pub mod groups;
 pub mod identity;
+mod observe;
 pub mod pipeline;
 pub mod redact;
 pub mod routing;

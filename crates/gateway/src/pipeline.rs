@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use ccp_telemetry::{RequestScope, Telemetry};
 use ccp_types::events::{ResponseObject, StreamEvent};
 use ccp_types::responses::{parse_request, parse_request_value, ResponsesRequest};
 use futures_util::Stream;
@@ -30,6 +31,7 @@ use crate::error::GatewayError;
 use crate::govern::Governor;
 use crate::groups::{Clock, FailureNote, Groups};
 use crate::identity::ClientIdentity;
+use crate::observe::ModelNames;
 use crate::redact::Redactor;
 use crate::routing::Router;
 use crate::state::record::{assign_ids, Recorder};
@@ -71,6 +73,8 @@ pub struct PreparedChat {
     pub body: serde_json::Value,
     /// Its size in bytes, to size the upstream body's buffer.
     pub body_len: usize,
+    /// The request's spans and metrics (the edge sets it; inert by default).
+    pub telemetry: RequestScope,
 }
 
 impl PreparedChat {
@@ -165,6 +169,8 @@ pub struct PreparedRequest {
     /// How many leading input items came from the store (`previous_response_id`), so an error
     /// about one names that, not an index the client never sent.
     pub context_items: usize,
+    /// The request's spans and metrics (the edge sets it; inert by default).
+    pub telemetry: RequestScope,
 }
 
 /// An answer with the facts of how it was served, which go with errors too.
@@ -205,6 +211,10 @@ pub struct Gateway {
     /// Per backend, the origin written into the reasoning state it produces (its kind and
     /// endpoint, `crate::state::replay`).
     origins: Vec<String>,
+    /// Metrics, and traces when configured (see [`Gateway::with_telemetry`]).
+    telemetry: Telemetry,
+    /// The model names metric labels may carry.
+    model_names: ModelNames,
 }
 
 impl Gateway {
@@ -249,6 +259,7 @@ impl Gateway {
                 format!("{} {url}", b.protocol.as_str())
             })
             .collect();
+        let model_names = ModelNames::new(&config);
         Ok(Gateway {
             config: Arc::new(config),
             router,
@@ -260,6 +271,8 @@ impl Gateway {
             cache,
             groups,
             origins,
+            telemetry: Telemetry::metrics_only(),
+            model_names,
         })
     }
 
@@ -308,6 +321,17 @@ impl Gateway {
         self
     }
 
+    /// Uses `telemetry` for metrics and traces (by default: metrics only, no spans).
+    pub fn with_telemetry(mut self, telemetry: Telemetry) -> Self {
+        self.telemetry = telemetry;
+        self
+    }
+
+    /// The metrics and traces.
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.telemetry
+    }
+
     /// Stored responses.
     pub fn state(&self) -> &ResponseState {
         &self.state
@@ -352,6 +376,7 @@ impl Gateway {
             request,
             body: ClientBody::Bytes(body),
             context_items: 0,
+            telemetry: RequestScope::default(),
         })
     }
 
@@ -384,6 +409,7 @@ impl Gateway {
                 _ => serde_json::Map::new(),
             }),
             context_items: 0,
+            telemetry: RequestScope::default(),
         })
     }
 
@@ -425,6 +451,7 @@ impl Gateway {
             upstream_model: route.upstream_model,
             body: value,
             body_len: body.len(),
+            telemetry: RequestScope::default(),
         })
     }
 
@@ -844,18 +871,26 @@ impl Gateway {
         }
     }
 
-    /// What every call needs besides the request: the access log and the failure mapper; an
-    /// error when the backend's key is missing.
+    /// What every call needs besides the request: the access log and the failure mapper (and
+    /// the route on the request's telemetry); an error when the backend's key is missing.
     fn call_setup(
         &self,
-        backend: usize,
-        client_model: &str,
-        upstream_model: &str,
+        scope: &RequestScope,
+        (backend, client_model, upstream_model): (usize, &str, &str),
+        stream: bool,
+        input_messages: Option<String>,
         note: Option<Arc<FailureNote>>,
     ) -> Result<(RequestLog, Arc<FailureMapper>), GatewayError> {
         let started = Instant::now();
         let mapper = self.mappers[backend].clone();
         let backend = &self.config.backends[backend];
+        scope.route(crate::observe::route(
+            backend,
+            &self.model_names,
+            upstream_model,
+            stream,
+            input_messages,
+        ));
         if backend.key_missing {
             let vars = backend.api_key_env.join(", ");
             return Err(GatewayError::Upstream {
@@ -876,6 +911,7 @@ impl Gateway {
             log_body: self.config.log_body,
             redactor: self.redactor.clone(),
             note,
+            scope: scope.clone(),
         };
         Ok((log, mapper))
     }
@@ -931,6 +967,7 @@ pub fn secret_values(config: &Config) -> Vec<String> {
         .chain(storage)
         .chain(governance)
         .chain(redis)
+        .chain(config.telemetry.secret_values())
         .collect()
 }
 

@@ -10,7 +10,8 @@
 //!    caller's [`ClientIdentity`](ccp_gateway::identity::ClientIdentity) into the request
 //!    extensions;
 //! 4. one handler module per ingress ([`ingress`]): Responses over HTTP (SSE or JSON), Responses
-//!    over WebSocket, Chat Completions, models, health.
+//!    over WebSocket, Chat Completions, models, health; each LLM request's telemetry starts
+//!    there ([`observe`]), and `GET /metrics` serves the Prometheus registry.
 //!
 //! Invariants: every answer carries `x-request-id`; every error answer has the OpenAI shape
 //! `{"error":{"message","type","code","param"}}` (built only by [`error_response`]); SSE frames
@@ -19,6 +20,7 @@
 pub mod hints;
 pub mod ingress;
 pub mod layers;
+pub mod observe;
 pub mod routes;
 pub mod sse;
 

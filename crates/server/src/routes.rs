@@ -44,6 +44,14 @@ pub fn router(state: AppState, extra: Router<AppState>) -> Router {
             // `nest` maps the nested "/" to the bare prefix only; `/kimi/` is Responses too.
             .route(&format!("{prefix}/"), responses_http::methods(&state));
     }
+    // `/metrics` on the main listener unless it has its own (`metrics_listen`); it checks its
+    // callers itself (`observe::metrics_authorized`).
+    if gateway.config().metrics_listen.is_none() {
+        app = app.route(
+            "/metrics",
+            axum::routing::get(crate::observe::metrics_on_main),
+        );
+    }
     // Future ingresses join `ingress::router`; an admin router comes in through `extra`.
     if extra.has_routes() {
         app = app

@@ -11,6 +11,8 @@
 //! * [`TokenEndpoint`]: the ChatGPT OAuth refresh endpoint with rotating refresh tokens, plus
 //!   [`fake_jwt`] and [`write_auth_json`] for Codex-style credentials.
 //! * [`CodexRun`]: runs the real Codex CLI offline against a base URL.
+//! * [`otlp::OtlpReceiver`]: a real OTLP trace receiver (gRPC or HTTP/protobuf), and collectors
+//!   that refuse or never answer.
 //! * Tool locators ([`codex_binary`], [`python_bin`], [`workspace_root`]) that fail loudly with
 //!   install instructions instead of skipping, and a [`TempDir`] helper.
 //!
@@ -21,6 +23,7 @@
 pub mod anthropic_upstream;
 pub mod codex;
 pub mod locate;
+pub mod otlp;
 pub mod responses_upstream;
 mod serve;
 pub mod token_endpoint;
@@ -30,7 +33,9 @@ pub use anthropic_upstream::{
     AnthropicReply, AnthropicScript, AnthropicUpstream, AnthropicUsage, CompatRules,
 };
 pub use codex::{CodexOutput, CodexRun, CLIENT_KEY_ENV, DEFAULT_CLIENT_KEY};
-pub use locate::{codex_binary, find_codex_in, python_bin, tools_dir, workspace_root, TempDir};
+pub use locate::{
+    codex_binary, find_codex_in, prometheus_binary, python_bin, tools_dir, workspace_root, TempDir,
+};
 pub use responses_upstream::{
     ChatGptTokens, Rejection, ResponseStream, ResponsesAuth, ResponsesReply, ResponsesStrictness,
     ResponsesUpstream,

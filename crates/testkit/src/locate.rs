@@ -2,7 +2,8 @@
 //!
 //! Tools live in `<workspace>/.tools/` (installed by `.ci/install-test-tools.sh`). A missing tool
 //! is a test failure with instructions, never a silent skip: a green run must mean the real
-//! Codex CLI, the real OpenAI SDK and the real Vercel AI SDK were exercised.
+//! Codex CLI, the real OpenAI SDK, the real Vercel AI SDK and a real Prometheus server were
+//! exercised.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,6 +19,8 @@ pub const PYTHON_BIN_ENV: &str = "CCP_PYTHON_BIN";
 pub const NODE_BIN_ENV: &str = "CCP_NODE_BIN";
 /// The npm packages [`vercel_ai_sdk`] requires under `<workspace>/.tools/node_modules`.
 pub const VERCEL_PACKAGES: &[&str] = &["ai", "@ai-sdk/openai"];
+/// Env var overriding the Prometheus server binary.
+pub const PROMETHEUS_BIN_ENV: &str = "CCP_PROMETHEUS_BIN";
 /// Set to keep [`TempDir`]s on disk for debugging.
 pub const KEEP_TMP_ENV: &str = "CCP_KEEP_TMP";
 
@@ -181,6 +184,26 @@ pub fn vercel_ai_sdk() -> VercelAiSdk {
         Ok(sdk) => sdk.clone(),
         Err(message) => panic!("{message}"),
     }
+}
+
+/// The Prometheus server (Debian's `prometheus` package): `$CCP_PROMETHEUS_BIN`, else
+/// `prometheus` on `PATH`. Panics with install instructions if absent.
+pub fn prometheus_binary() -> PathBuf {
+    if let Some(path) = env_path(PROMETHEUS_BIN_ENV) {
+        assert!(
+            path.is_file(),
+            "Prometheus not installed: {PROMETHEUS_BIN_ENV}={} does not exist; unset it or \
+             {INSTALL_HINT}",
+            path.display()
+        );
+        return path;
+    }
+    find_on_path("prometheus").unwrap_or_else(|| {
+        panic!(
+            "Prometheus not installed: {INSTALL_HINT} (as root it runs `apt-get install \
+             prometheus`; looked for `prometheus` on PATH)"
+        )
+    })
 }
 
 /// The first executable file named `name` in a `PATH` directory.

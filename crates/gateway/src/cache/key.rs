@@ -168,6 +168,7 @@ mod tests {
             backend: 0,
             group: None,
             context_items: 0,
+            telemetry: Default::default(),
             upstream_model: "up".into(),
             request: ccp_types::responses::parse_request(&bytes).unwrap(),
             body: ClientBody::Bytes(bytes),

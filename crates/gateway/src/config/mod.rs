@@ -15,6 +15,7 @@ mod groups;
 mod kinds;
 mod raw;
 mod storage;
+mod telemetry;
 mod validate;
 
 pub use cache::{
@@ -25,6 +26,7 @@ pub use groups::{
     FailureClass, GroupStrategy, ModelGroup, DEFAULT_COOLDOWN_SECS, DEFAULT_TRIGGERS,
 };
 pub use storage::{Storage, DEFAULT_DATA_DIR, DEFAULT_MAX_BYTES, DEFAULT_RESPONSE_TTL_DAYS};
+pub use telemetry::Telemetry;
 
 #[cfg(test)]
 mod readme_reference;
@@ -377,15 +379,6 @@ impl Backend {
     }
 }
 
-/// OpenTelemetry export settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Telemetry {
-    pub enabled: bool,
-    pub service_name: String,
-    pub otlp_endpoint: String,
-}
-
 /// The validated runtime configuration. Build it with [`load`] or [`parse_str`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -396,6 +389,8 @@ pub struct Config {
     /// At least one; exactly one has `match_rules.default`.
     pub backends: Vec<Backend>,
     pub telemetry: Telemetry,
+    /// A separate listener for `/metrics` (without it, `/metrics` is on `listen`).
+    pub metrics_listen: Option<SocketAddr>,
     /// Keys clients must present; empty means no client auth is configured.
     pub client_keys: Vec<Secret>,
     pub allow_unauthenticated: bool,
@@ -486,7 +481,12 @@ impl Config {
                 "enabled": self.telemetry.enabled,
                 "service_name": self.telemetry.service_name,
                 "otlp_endpoint": self.telemetry.otlp_endpoint,
+                "otlp_protocol": self.telemetry.otlp_protocol.as_str(),
+                "headers": self.telemetry.headers.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+                "sample_ratio": self.telemetry.sample_ratio,
+                "capture_content": self.telemetry.capture_content,
             },
+            "metrics_listen": self.metrics_listen.map(|a| a.to_string()),
             "backends": backends,
             "model_groups": self.model_groups.iter().map(|g| self.group_summary(g)).collect::<Vec<_>>(),
         })

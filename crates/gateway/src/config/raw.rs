@@ -20,7 +20,8 @@ pub(crate) struct RawConfig {
     pub log_dir: Option<String>,
     pub log_body: Option<bool>,
     pub backends: Option<Vec<RawBackend>>,
-    pub telemetry: Option<RawTelemetry>,
+    pub telemetry: Option<super::telemetry::RawTelemetry>,
+    pub metrics_listen: Option<String>,
     pub client_keys: Option<Vec<String>>,
     pub allow_unauthenticated: Option<bool>,
     pub max_body_bytes: Option<u64>,
@@ -37,14 +38,6 @@ pub(crate) struct RawConfig {
     pub cache: Option<super::cache::RawCache>,
     pub redis_url: Option<String>,
     pub model_groups: Option<Vec<super::groups::RawModelGroup>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawTelemetry {
-    pub enabled: Option<bool>,
-    pub service_name: Option<String>,
-    pub otlp_endpoint: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -11,17 +11,13 @@ use std::time::Duration;
 
 use super::env::{expand_env_refs, EnvError, Expanded};
 use super::kinds::{self, parse_protocol, FieldProblems};
-use super::raw::{RawBackend, RawConfig, RawHeaderRule, RawMatchRules, RawTelemetry};
-use super::{
-    Backend, Config, ConfigErrors, ConfigProblem, HeaderRule, MatchRules, Secret, Telemetry,
-};
+use super::raw::{RawBackend, RawConfig, RawHeaderRule, RawMatchRules};
+use super::{Backend, Config, ConfigErrors, ConfigProblem, HeaderRule, MatchRules, Secret};
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8280";
 const DEFAULT_LOG_DIR: &str = "./logs";
 const DEFAULT_MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
 const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
-const DEFAULT_SERVICE_NAME: &str = "codex-convert-proxy";
-const DEFAULT_OTLP_ENDPOINT: &str = "http://localhost:4317";
 
 const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 10;
 const DEFAULT_FIRST_BYTE_TIMEOUT_SECS: u64 = 300;
@@ -38,7 +34,7 @@ const DEFAULT_POOL_IDLE_TIMEOUT_SECS: u64 = 90;
 
 /// First path segments the proxy serves itself; a backend prefix may not shadow them.
 pub(crate) const RESERVED_PREFIX_SEGMENTS: &[&str] =
-    &["v1", "responses", "health", "models", "chat"];
+    &["v1", "responses", "health", "models", "chat", "metrics"];
 
 /// Collects problems in the order they are found.
 #[derive(Default)]
@@ -64,7 +60,17 @@ pub(crate) fn validate(
             "is empty — set a directory for log files, e.g. \"./logs\", or remove the field",
         );
     }
-    let telemetry = validate_telemetry(raw.telemetry, &mut problems);
+    let telemetry = super::telemetry::validate_telemetry(
+        raw.telemetry,
+        env,
+        &|url| check_http_url(url, false),
+        &mut |p, m| problems.push(p, m),
+    );
+    let metrics_listen = super::telemetry::validate_metrics_listen(
+        raw.metrics_listen.as_deref(),
+        listen,
+        &mut |p, m| problems.push(p, m),
+    );
     let client_keys = validate_client_keys(raw.client_keys.unwrap_or_default(), env, &mut problems);
     let max_body_bytes = validate_max_body(raw.max_body_bytes, &mut problems);
     let storage = super::storage::validate_storage(raw.data_dir, raw.storage, env, &mut |p, m| {
@@ -139,6 +145,7 @@ pub(crate) fn validate(
         log_body: raw.log_body.unwrap_or(false),
         backends,
         telemetry,
+        metrics_listen,
         client_keys,
         allow_unauthenticated: raw.allow_unauthenticated.unwrap_or(false),
         max_body_bytes,
@@ -191,40 +198,6 @@ fn validate_max_body(value: Option<u64>, problems: &mut Problems) -> usize {
             );
             0
         }
-    }
-}
-
-fn validate_telemetry(raw: Option<RawTelemetry>, problems: &mut Problems) -> Telemetry {
-    let raw = raw.unwrap_or(RawTelemetry {
-        enabled: None,
-        service_name: None,
-        otlp_endpoint: None,
-    });
-    let service_name = raw
-        .service_name
-        .unwrap_or_else(|| DEFAULT_SERVICE_NAME.to_owned());
-    if service_name.trim().is_empty() {
-        problems.push(
-            "telemetry.service_name",
-            format!("is empty — set a name such as {DEFAULT_SERVICE_NAME:?} or remove the field"),
-        );
-    }
-    let otlp_endpoint = raw
-        .otlp_endpoint
-        .unwrap_or_else(|| DEFAULT_OTLP_ENDPOINT.to_owned());
-    if let Err(why) = check_http_url(&otlp_endpoint, false) {
-        problems.push(
-            "telemetry.otlp_endpoint",
-            format!(
-                "{otlp_endpoint:?} {why} — use the collector's http:// or https:// address, \
-                 e.g. {DEFAULT_OTLP_ENDPOINT:?}"
-            ),
-        );
-    }
-    Telemetry {
-        enabled: raw.enabled.unwrap_or(false),
-        service_name,
-        otlp_endpoint,
     }
 }
 

@@ -88,8 +88,19 @@ impl Gateway {
             .model
             .clone()
             .unwrap_or_else(|| prepared.upstream_model.clone());
-        let (log, mapper) =
-            self.call_setup(backend, &client_model, &prepared.upstream_model, note)?;
+        let scope = &prepared.telemetry;
+        let input = scope.capture_content().then(|| {
+            let input = serde_json::to_value(&prepared.request.input).unwrap_or_default();
+            let instructions = prepared.request.instructions.as_deref();
+            ccp_telemetry::content::responses_input(instructions, &input)
+        });
+        let (log, mapper) = self.call_setup(
+            scope,
+            (backend, &client_model, &prepared.upstream_model),
+            prepared.request.stream,
+            input,
+            note,
+        )?;
         let call = Call {
             prepared: &prepared,
             backend: &self.config.backends[backend],
@@ -110,8 +121,17 @@ impl Gateway {
             .model()
             .unwrap_or(&prepared.upstream_model)
             .to_owned();
-        let (log, mapper) =
-            self.call_setup(backend, &client_model, &prepared.upstream_model, note)?;
+        let input = prepared.telemetry.capture_content().then(|| {
+            let messages = prepared.body.get("messages").cloned().unwrap_or_default();
+            ccp_telemetry::content::chat_input(&messages)
+        });
+        let (log, mapper) = self.call_setup(
+            &prepared.telemetry,
+            (backend, &client_model, &prepared.upstream_model),
+            prepared.stream(),
+            input,
+            note,
+        )?;
         let call = ChatCall {
             prepared,
             backend: &self.config.backends[backend],

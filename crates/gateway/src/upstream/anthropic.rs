@@ -141,7 +141,7 @@ impl AnthropicUpstream {
         let fail = |f: UpstreamFailure| mapper.fail(&log, &f);
         let resp = self
             .transport
-            .send_before(log.started, &self.uri, &self.credentials, body, false)
+            .send_before(&log, &self.uri, &self.credentials, body, false)
             .await
             .map_err(fail)?;
         let bytes = resp
@@ -166,7 +166,7 @@ impl AnthropicUpstream {
         let mut queued: VecDeque<StreamEvent> = typed(decoder.machine.start());
         let sent = self
             .transport
-            .send_before(log.started, &self.uri, &self.credentials, body, true)
+            .send_before(&log, &self.uri, &self.credentials, body, true)
             .await;
         match sent {
             Err(f) => {

@@ -72,7 +72,7 @@ impl ChatUpstream {
         let fail = |f: UpstreamFailure| mapper.fail(&log, &f);
         let resp = self
             .transport
-            .send_before(log.started, &self.uri, &self.credentials, body, false)
+            .send_before(&log, &self.uri, &self.credentials, body, false)
             .await
             .map_err(fail)?;
         let bytes = resp
@@ -97,7 +97,7 @@ impl ChatUpstream {
         let mut queued: VecDeque<StreamEvent> = decoder.start();
         let sent = self
             .transport
-            .send_before(log.started, &self.uri, &self.credentials, body, true)
+            .send_before(&log, &self.uri, &self.credentials, body, true)
             .await;
         match sent {
             Err(f) => {

@@ -54,6 +54,7 @@ pub(crate) async fn call_via_responses(
         request,
         body: ClientBody::Frame(frame),
         context_items: 0,
+        telemetry: chat.telemetry.clone(),
     };
     let ctx = ChatContext {
         id: new_chat_id(),

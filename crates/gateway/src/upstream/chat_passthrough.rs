@@ -68,7 +68,7 @@ impl ChatUpstream {
         let fail = |f: UpstreamFailure| mapper.fail(&log, &f);
         let resp = self
             .transport
-            .send_before(log.started, &self.uri, &self.credentials, body, stream)
+            .send_before(&log, &self.uri, &self.credentials, body, stream)
             .await
             .map_err(fail)?;
         let headers = super::responses::relayed_headers(resp.headers());
@@ -110,6 +110,10 @@ impl ShellItem for ChatFrame {
 
     // The passthrough decoder logs the outcome (it knows the usage); nothing is left here.
     fn log_terminal(&self, _log: &RequestLog) {}
+
+    fn is_output_chunk(&self) -> bool {
+        matches!(self, ChatFrame::Relayed(_))
+    }
 }
 
 /// Chat usage in the access log's (Responses) terms.

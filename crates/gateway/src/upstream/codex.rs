@@ -157,7 +157,7 @@ impl CodexUpstream {
     ) -> Result<UpstreamResponse, UpstreamFailure> {
         let credentials = codex_headers(credential).map_err(UpstreamFailure::Protocol)?;
         self.transport
-            .send_before(call.log.started, &self.uri, &credentials, body, true)
+            .send_before(&call.log, &self.uri, &credentials, body, true)
             .await
     }
 

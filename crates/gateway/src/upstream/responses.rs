@@ -119,7 +119,7 @@ pub(crate) async fn send(
     call: &Call<'_>,
 ) -> Result<UpstreamResponse, GatewayError> {
     transport
-        .send_before(call.log.started, uri, credentials, body, stream)
+        .send_before(&call.log, uri, credentials, body, stream)
         .await
         .map_err(|f| call.mapper.fail(&call.log, &f))
 }

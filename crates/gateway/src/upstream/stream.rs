@@ -83,6 +83,9 @@ pub(crate) trait ShellItem: Send + 'static {
     fn is_terminal(&self) -> bool;
     /// Writes the access-log line for a terminal item.
     fn log_terminal(&self, log: &RequestLog);
+    /// True for an item carrying model output (timed for time-to-first-token and between
+    /// tokens).
+    fn is_output_chunk(&self) -> bool;
 }
 
 impl ShellItem for StreamEvent {
@@ -92,6 +95,10 @@ impl ShellItem for StreamEvent {
 
     fn log_terminal(&self, log: &RequestLog) {
         log.finish_stream_event(self);
+    }
+
+    fn is_output_chunk(&self) -> bool {
+        self.kind().ends_with(".delta")
     }
 }
 
@@ -134,6 +141,10 @@ struct ShellState<D: Decoder> {
     timer: std::pin::Pin<Box<tokio::time::Sleep>>,
     done: bool,
     log: Option<RequestLog>,
+    /// The request's telemetry: output chunks are timed on it.
+    scope: ccp_telemetry::RequestScope,
+    /// Counts this stream in `ccp_active_streams` while it lives.
+    _open: ccp_telemetry::scope::StreamGuard,
 }
 
 /// The upstream's content type starts with `prefix`.
@@ -170,12 +181,17 @@ pub(crate) fn relay<D: Decoder>(
         last_sent: Instant::now(),
         timer: Box::pin(tokio::time::sleep(policy.keepalive_interval)),
         done: false,
+        scope: log.scope.clone(),
+        _open: log.scope.stream_opened(),
         log: Some(log),
     };
     Box::pin(futures_util::stream::unfold(state, |mut st| async move {
         loop {
             if let Some(ev) = st.out.pop_front() {
                 st.last_sent = Instant::now();
+                if ev.is_output_chunk() {
+                    st.scope.output_chunk();
+                }
                 if ev.is_terminal() {
                     if let Some(log) = st.log.take() {
                         ev.log_terminal(&log);

@@ -3,6 +3,10 @@
 //! failures that happen before any byte reached the client, the first-byte timeout, and
 //! classification of every transport failure into [`UpstreamFailure`]. It knows no protocol.
 //!
+//! Each attempt is a child span of the request's (`ccp_telemetry::Attempt`): the upstream gets
+//! its context as `traceparent`, retries are counted, and the span lasts until the answer's body
+//! is dropped.
+//!
 //! The client is hyper's pooled client with a rustls connector, used directly: reqwest's layers
 //! (URL re-parsing, a redirect layer that runs even when redirects are off, body wrappers) were
 //! a seventh of the proxy's instructions per small request. Redirects are never followed: they
@@ -20,6 +24,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+use ccp_telemetry::{Attempt, RequestScope};
+
+use crate::access_log::RequestLog;
 use crate::error::UpstreamFailure;
 
 /// Timeouts and retry policy of one backend.
@@ -130,6 +137,8 @@ pub fn parse_upstream_url(url: &str) -> Result<Uri, String> {
 /// A 2xx upstream answer whose body has not been read yet.
 pub struct UpstreamResponse {
     inner: Response<Incoming>,
+    /// The attempt's span, ended when the answer is dropped.
+    _attempt: Attempt,
 }
 
 impl UpstreamResponse {
@@ -214,28 +223,28 @@ impl HttpTransport {
         tokio::time::Instant::from_std(started + self.policy.total)
     }
 
-    /// [`send`](Self::send), bounded by the total timeout of a request that arrived at
-    /// `started`.
-    pub async fn send_before(
+    /// [`send`](Self::send), bounded by the total timeout of the request `log` describes.
+    pub(crate) async fn send_before(
         &self,
-        started: std::time::Instant,
+        log: &RequestLog,
         uri: &Uri,
         credentials: &Credentials,
         body: Bytes,
         stream: bool,
     ) -> Result<UpstreamResponse, UpstreamFailure> {
         tokio::time::timeout_at(
-            self.deadline(started),
-            self.send(uri, credentials, body, stream),
+            self.deadline(log.started),
+            self.send(&log.scope, uri, credentials, body, stream),
         )
         .await
         .unwrap_or(Err(UpstreamFailure::Timeout("total")))
     }
 
     /// POSTs the body to `uri` with `credentials`, retrying retryable failures, and returns a
-    /// 2xx response whose body has not been read yet.
+    /// 2xx response whose body has not been read yet. Each attempt is a span of `scope`.
     pub async fn send(
         &self,
+        scope: &RequestScope,
         uri: &Uri,
         credentials: &Credentials,
         body: Bytes,
@@ -243,7 +252,9 @@ impl HttpTransport {
     ) -> Result<UpstreamResponse, UpstreamFailure> {
         let mut attempt: u32 = 0;
         loop {
-            let failure = match self.send_once(uri, credentials, body.clone(), stream).await {
+            let span = scope.attempt(uri.host().unwrap_or_default(), port_of(uri));
+            let sent = self.send_once(span, uri, credentials, body.clone(), stream);
+            let failure = match sent.await {
                 Ok(resp) => return Ok(resp),
                 Err(f) => f,
             };
@@ -259,6 +270,7 @@ impl HttpTransport {
 
     async fn send_once(
         &self,
+        mut span: Attempt,
         uri: &Uri,
         credentials: &Credentials,
         body: Bytes,
@@ -281,15 +293,32 @@ impl HttpTransport {
         for (name, value) in &credentials.0 {
             headers.insert(name.clone(), value.clone());
         }
+        for (name, value) in span.trace_headers() {
+            headers.insert(name, value);
+        }
         let resp =
             match tokio::time::timeout(self.policy.first_byte, self.client.request(req)).await {
-                Err(_) => return Err(UpstreamFailure::Timeout("first byte")),
-                Ok(Err(e)) => return Err(classify_client_error(&e)),
+                Err(_) => {
+                    span.failed("timeout");
+                    return Err(UpstreamFailure::Timeout("first byte"));
+                }
+                Ok(Err(e)) => {
+                    let failure = classify_client_error(&e);
+                    span.failed(match failure {
+                        UpstreamFailure::Timeout(_) => "timeout",
+                        _ => "connect",
+                    });
+                    return Err(failure);
+                }
                 Ok(Ok(r)) => r,
             };
         let status = resp.status().as_u16();
+        span.answered(status);
         if (200..300).contains(&status) {
-            return Ok(UpstreamResponse { inner: resp });
+            return Ok(UpstreamResponse {
+                inner: resp,
+                _attempt: span,
+            });
         }
         if (300..400).contains(&status) {
             // Passed on as a status, a redirect would reach the client as a 3xx without its
@@ -311,7 +340,11 @@ impl HttpTransport {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        let body = read_limited(UpstreamResponse { inner: resp }, MAX_ERROR_BODY).await;
+        let answer = UpstreamResponse {
+            inner: resp,
+            _attempt: span,
+        };
+        let body = read_limited(answer, MAX_ERROR_BODY).await;
         tracing::debug!(url = %redacted_url(uri), status, "upstream answered an error status");
         Err(UpstreamFailure::Status {
             status,
@@ -319,6 +352,15 @@ impl HttpTransport {
             retry_after,
         })
     }
+}
+
+/// The port of `uri`, or its scheme's default.
+fn port_of(uri: &Uri) -> Option<u16> {
+    uri.port_u16().or(match uri.scheme_str() {
+        Some("https") => Some(443),
+        Some("http") => Some(80),
+        _ => None,
+    })
 }
 
 /// The URL without its query (which may carry secrets, e.g. a key in `?key=`), for logs and

@@ -21,11 +21,14 @@ use axum::routing::{post, MethodRouter};
 use ccp_gateway::identity::ClientIdentity;
 use ccp_gateway::pipeline::{ChatBody, ChatResponse};
 use ccp_gateway::{Gateway, GatewayError};
+use ccp_telemetry::{Ingress, Transport};
 
 use crate::ingress::fallback;
 use crate::ingress::responses_http::routing_headers;
 use crate::layers::auth;
-use crate::{error_response, raw_json_response, sse, AppState};
+use crate::layers::request_id::RequestId;
+use crate::observe::{reject, start_scope};
+use crate::{raw_json_response, sse, AppState};
 
 /// The method router for the Chat Completions paths, behind client authentication.
 pub fn methods(state: &AppState) -> MethodRouter<AppState> {
@@ -38,21 +41,31 @@ pub fn methods(state: &AppState) -> MethodRouter<AppState> {
 pub async fn create(
     State(state): State<AppState>,
     Extension(identity): Extension<ClientIdentity>,
+    request_id: Option<Extension<RequestId>>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     state.stats.chat_completions.fetch_add(1, Ordering::Relaxed);
     let gateway: &Gateway = &state.gateway;
+    let scope = start_scope(
+        gateway,
+        &headers,
+        request_id.as_ref().map_or("", |Extension(id)| id.as_str()),
+        &identity.id,
+        Ingress::Chat,
+        Transport::Http,
+    );
     let limit = gateway.config().max_body_bytes;
     let body: Bytes = match axum::body::to_bytes(body, limit).await {
         Ok(b) => b,
-        Err(_) => return error_response(&GatewayError::PayloadTooLarge { limit }),
+        Err(_) => return reject(&scope, &GatewayError::PayloadTooLarge { limit }),
     };
-    let prepared = match gateway.prepare_chat(&identity, uri.path(), &headers, &body) {
+    let mut prepared = match gateway.prepare_chat(&identity, uri.path(), &headers, &body) {
         Ok(p) => p,
-        Err(e) => return error_response(&e),
+        Err(e) => return reject(&scope, &e),
     };
+    prepared.telemetry = scope.clone();
     let routed = routing_headers(gateway, prepared.backend, &prepared.upstream_model);
     let answer = gateway.answer_chat(&identity, prepared).await;
     let (mut resp, upstream_headers) = match answer.result {
@@ -63,7 +76,7 @@ pub async fn create(
             };
             (resp, headers)
         }
-        Err(e) => (error_response(&e), HeaderMap::new()),
+        Err(e) => (reject(&scope, &e), HeaderMap::new()),
     };
     resp.headers_mut().extend(routed);
     resp.headers_mut().extend(upstream_headers);

@@ -18,13 +18,16 @@ use axum::response::Response;
 use axum::routing::{post, MethodRouter};
 use ccp_gateway::identity::ClientIdentity;
 use ccp_gateway::{CachePolicy, Gateway, GatewayError, GatewayResponse, ResponseBody};
+use ccp_telemetry::{Ingress, Transport};
 use ccp_types::responses::Input;
 use serde::de::IgnoredAny;
 use std::sync::atomic::Ordering;
 
 use crate::ingress::{fallback, responses_ws};
 use crate::layers::auth;
-use crate::{error_response, json_response, raw_json_response, sse, AppState};
+use crate::layers::request_id::RequestId;
+use crate::observe::{reject, start_scope};
+use crate::{json_response, raw_json_response, sse, AppState};
 
 pub use ccp_gateway::routing::{BACKEND_HEADER, UPSTREAM_MODEL_HEADER};
 
@@ -41,35 +44,47 @@ pub fn methods(state: &AppState) -> MethodRouter<AppState> {
 pub async fn create(
     State(state): State<AppState>,
     Extension(identity): Extension<ClientIdentity>,
+    request_id: Option<Extension<RequestId>>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     state.stats.http_responses.fetch_add(1, Ordering::Relaxed);
     let gateway = &state.gateway;
+    let request_id = request_id.as_ref().map_or("", |Extension(id)| id.as_str());
+    let scope = start_scope(
+        gateway,
+        &headers,
+        request_id,
+        &identity.id,
+        Ingress::Responses,
+        Transport::Http,
+    );
     let limit = gateway.config().max_body_bytes;
     let body: Bytes = match axum::body::to_bytes(body, limit).await {
         Ok(b) => b,
-        Err(_) => return error_response(&GatewayError::PayloadTooLarge { limit }),
+        Err(_) => return reject(&scope, &GatewayError::PayloadTooLarge { limit }),
     };
     let path = uri.path();
     if gateway.config().log_body {
         log_client_request(gateway, &identity, path, &headers, &body);
     }
-    let prepared = match gateway.prepare(&identity, path, &headers, body.clone()) {
+    let mut prepared = match gateway.prepare(&identity, path, &headers, body.clone()) {
         Ok(p) => p,
         Err(e) if is_denial(&e) && wants_stream(&body) => {
+            crate::observe::end_with_error(&scope, &e);
             return sse::response(gateway.denial_stream(&e, &model_of(&body)));
         }
-        Err(e) => return error_response(&chat_body_error(&body).unwrap_or(e)),
+        Err(e) => return reject(&scope, &chat_body_error(&body).unwrap_or(e)),
     };
     let streaming = prepared.request.stream;
     let model = prepared.request.model.clone().unwrap_or_default();
     if is_empty(&prepared.request.input) {
         if let Some(e) = chat_body_error(&body) {
-            return error_response(&e);
+            return reject(&scope, &e);
         }
     }
+    prepared.telemetry = scope.clone();
     let routed = routing_headers(gateway, prepared.backend, &prepared.upstream_model);
     let cache = CachePolicy::new(&identity.id, &headers);
     let answer = gateway.answer(&identity, prepared, &cache).await;
@@ -84,11 +99,14 @@ pub async fn create(
         }
         // A streaming client (Codex) learns of a governance denial in the stream, where its
         // code decides whether Codex waits, stops, or prints the message (docs/errors.md).
-        Err(e) if streaming && is_denial(&e) => (
-            sse::response(gateway.denial_stream(&e, &model)),
-            HeaderMap::new(),
-        ),
-        Err(e) => (error_response(&e), HeaderMap::new()),
+        Err(e) if streaming && is_denial(&e) => {
+            crate::observe::end_with_error(&scope, &e);
+            (
+                sse::response(gateway.denial_stream(&e, &model)),
+                HeaderMap::new(),
+            )
+        }
+        Err(e) => (reject(&scope, &e), HeaderMap::new()),
     };
     // The gateway's own headers come last: they win if it ever names the route itself (a model
     // group names the backend that answered, not the one routing started with).

@@ -26,12 +26,14 @@ use axum::response::{IntoResponse as _, Response};
 use ccp_gateway::identity::ClientIdentity;
 use ccp_gateway::pipeline::new_response_id;
 use ccp_gateway::{CachePolicy, Gateway, GatewayError, GatewayResponse, ResponseBody};
+use ccp_telemetry::{Ingress, Transport};
 use ccp_types::events::{ResponseEvent, ResponseObject, ResponseStatus, StreamEvent};
 use futures_util::StreamExt as _;
 use serde_json::{json, Map, Value};
 
 use crate::ingress::fallback;
 use crate::ingress::responses_http::chat_frame_error;
+use crate::layers::request_id::RequestId;
 use crate::{header_str, AppState, Stats};
 
 /// Above this much remembered history a connection forgets it (Codex then resends all).
@@ -61,14 +63,23 @@ pub async fn upgrade(
     }
     let (mut parts, _body) = req.into_parts();
     let headers = parts.headers.clone();
+    let caller = Caller {
+        identity,
+        request_id: parts
+            .extensions
+            .get::<RequestId>()
+            .map(|id| id.as_str().to_owned())
+            .unwrap_or_default(),
+    };
     match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
         Ok(ws) => ws
             .max_message_size(MAX_FRAME_BYTES)
             .max_frame_size(MAX_FRAME_BYTES)
-            .on_upgrade(move |socket| {
+            .on_upgrade(move |socket| async move {
                 state.stats.ws_connections.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(client = %identity.id, "websocket connected");
-                serve_socket(socket, state.gateway, state.stats, path, headers, identity)
+                let _open = state.gateway.telemetry().metrics().websocket_connected();
+                tracing::debug!(client = %caller.identity.id, "websocket connected");
+                serve_socket(socket, state.gateway, state.stats, path, headers, caller).await
             }),
         Err(rejection) => rejection.into_response(),
     }
@@ -78,6 +89,14 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
     header_str(headers, "upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
+/// Who opened a connection: every `response.create` on it is theirs.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub identity: ClientIdentity,
+    /// The upgrade request's id (each response on the connection carries it).
+    pub request_id: String,
+}
+
 /// Serves one upgraded connection until the client closes it.
 pub async fn serve_socket(
     mut socket: WebSocket,
@@ -85,7 +104,7 @@ pub async fn serve_socket(
     stats: std::sync::Arc<Stats>,
     path: String,
     headers: HeaderMap,
-    identity: ClientIdentity,
+    caller: Caller,
 ) {
     let mut history = History::default();
     while let Some(msg) = socket.recv().await {
@@ -104,7 +123,7 @@ pub async fn serve_socket(
                     &gateway,
                     &path,
                     &headers,
-                    &identity,
+                    &caller,
                     &mut history,
                     text.as_str(),
                 )
@@ -137,7 +156,7 @@ async fn handle_frame(
     gateway: &std::sync::Arc<Gateway>,
     path: &str,
     headers: &HeaderMap,
-    identity: &ClientIdentity,
+    caller: &Caller,
     history: &mut History,
     text: &str,
 ) -> bool {
@@ -252,8 +271,18 @@ async fn handle_frame(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
+    let identity = &caller.identity;
+    let scope = crate::observe::start_scope(
+        gateway,
+        headers,
+        &caller.request_id,
+        &identity.id,
+        Ingress::Responses,
+        Transport::WebSocket,
+    );
     let outcome = match gateway.prepare_frame(identity, path, headers, frame) {
-        Ok(prepared) => {
+        Ok(mut prepared) => {
+            prepared.telemetry = scope.clone();
             // The handshake's headers stand for every response on the connection.
             let cache = CachePolicy::new(&identity.id, headers);
             gateway.respond(identity, prepared, &cache).await
@@ -273,10 +302,15 @@ async fn handle_frame(
             ..
         }) => s,
         Ok(_) => {
+            let e = GatewayError::Internal("expected a stream".into());
+            crate::observe::end_with_error(&scope, &e);
             let err = error_frame(500, "server_error", "server_error", "expected a stream");
             return send_json(socket, &err).await.is_ok();
         }
-        Err(e) => return send_json(socket, &gateway_error_frame(&e)).await.is_ok(),
+        Err(e) => {
+            crate::observe::end_with_error(&scope, &e);
+            return send_json(socket, &gateway_error_frame(&e)).await.is_ok();
+        }
     };
     let mut seq: u64 = 0;
     loop {

@@ -86,7 +86,8 @@ fn matching_key(keys: &[&str], presented: &[u8]) -> Option<usize> {
     found
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Whether `a` equals `b`, in time that depends only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -17,6 +17,19 @@ pub struct App {
 }
 
 impl App {
+    /// An app served by `server` on `addr`.
+    pub fn new(
+        addr: SocketAddr,
+        gateway: Arc<Gateway>,
+        server: tokio::task::JoinHandle<()>,
+    ) -> App {
+        App {
+            addr,
+            gateway,
+            _server: server,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
