@@ -183,7 +183,7 @@ mod usage;
 
 pub use keys::VirtualKeyRecord;
 pub use spend::{SpendDelta, SpendRow};
-pub use usage::{UsageQuery, UsageRecord};
+pub use usage::{UsageGroup, UsageQuery, UsageRecord, UsageTotal};
 
 impl Store {
     /// Opens (and migrates) the store named by `url_or_data_dir`: a `postgres://` (or
