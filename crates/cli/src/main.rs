@@ -3,6 +3,7 @@
 
 mod codex_config;
 mod doctor;
+mod keys;
 mod logging;
 mod startup;
 
@@ -41,6 +42,9 @@ enum Command {
     Doctor(doctor::Args),
     /// List the provider profiles and what each changes on the wire.
     Providers,
+    /// Create, list, show, update or revoke virtual keys in the config's store (no proxy needs
+    /// to run).
+    Keys(Box<keys::Args>),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +56,7 @@ fn main() -> ExitCode {
         None | Some(Command::Serve) => serve(&cli.config),
         Some(Command::CodexConfig(args)) => codex_config::run(&cli.config, args),
         Some(Command::Doctor(args)) => doctor::run(&cli.config, args),
+        Some(Command::Keys(args)) => keys::run(&cli.config, *args),
         Some(Command::Providers) => {
             print!("{}", ccp_providers::profile::describe_all());
             ExitCode::SUCCESS
