@@ -325,8 +325,8 @@ async fn metrics_listen_takes_metrics_off_the_main_listener() {
 #[test]
 fn metrics_authorization_on_the_main_listener() {
     use ccp_server::observe::metrics_authorized;
-    const ADMIN_KEY: &str = "adm-metrics-key-0123456789";
-    let mut config: Value =
+    const ADMIN_KEY: &str = "sk-admin-test-key-0123456789abcdef";
+    let mut config: serde_json::Value =
         serde_json::from_str(&backend_config("http://127.0.0.1:9", json!({}), true)).unwrap();
     config["admin_keys"] = json!([ADMIN_KEY]);
     let with_keys = ccp_gateway::config::parse_str(&config.to_string(), &|_| None).unwrap();
@@ -334,14 +334,14 @@ fn metrics_authorization_on_the_main_listener() {
     let remote = Some("10.1.2.3:5555".parse().unwrap());
     let local = Some("127.0.0.1:5555".parse().unwrap());
     let bearer = |key: &str| {
-        let mut headers = axum::http::HeaderMap::new();
-        headers.insert("authorization", format!("Bearer {key}").parse().unwrap());
-        headers
+        let mut h = axum::http::HeaderMap::new();
+        h.insert("authorization", format!("Bearer {key}").parse().unwrap());
+        h
     };
     let none = axum::http::HeaderMap::new();
     assert!(metrics_authorized(&gateway, &none, local));
     assert!(metrics_authorized(&gateway, &bearer(ADMIN_KEY), remote));
-    // A client key serves model requests only.
+    // A client key is not an admin key.
     assert!(!metrics_authorized(&gateway, &bearer(CLIENT_KEY), remote));
     assert!(!metrics_authorized(&gateway, &bearer("nope"), remote));
     assert!(!metrics_authorized(&gateway, &none, remote));
