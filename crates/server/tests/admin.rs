@@ -187,7 +187,7 @@ async fn a_created_key_serves_requests_until_changed_and_revoked() {
     expect_error(status, &body, 403, "model_not_allowed");
 
     // Revoked: refused on the next request; revoking again changes nothing.
-    let (status, revoked) = admin(&app, "POST", &format!("/admin/v1/keys/{id}/revoke"), None).await;
+    let (status, revoked) = admin(&app, "DELETE", &format!("/admin/v1/keys/{id}"), None).await;
     assert_eq!(status, 200, "{revoked}");
     assert_eq!(revoked["status"], "revoked");
     let revoked_at = revoked["revoked_at"].clone();
@@ -196,14 +196,14 @@ async fn a_created_key_serves_requests_until_changed_and_revoked() {
     let message = expect_error(status, &body, 401, "invalid_api_key");
     assert!(message.contains("revoked"), "{message}");
     assert!(!body.to_string().contains(&secret), "{body}");
-    let (status, again) = admin(&app, "POST", &format!("/admin/v1/keys/{id}/revoke"), None).await;
+    let (status, again) = admin(&app, "DELETE", &format!("/admin/v1/keys/{id}"), None).await;
     assert_eq!((status, &again["revoked_at"]), (200, &revoked_at));
 
     // Unknown ids are 404s naming the id.
     let (status, body) = admin(&app, "GET", "/admin/v1/keys/vk_nope", None).await;
     let message = expect_error(status, &body, 404, "key_not_found");
     assert!(message.contains("vk_nope"), "{message}");
-    let (status, body) = admin(&app, "POST", "/admin/v1/keys/vk_nope/revoke", None).await;
+    let (status, body) = admin(&app, "DELETE", "/admin/v1/keys/vk_nope", None).await;
     expect_error(status, &body, 404, "key_not_found");
 
     assert_eq!(upstream.requests().len(), 1);
@@ -368,9 +368,9 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
         );
     }
     // What is not documented is not served.
-    let (status, body) = admin(&app, "DELETE", &format!("/admin/v1/keys/{id}"), None).await;
+    let (status, body) = admin(&app, "PUT", &format!("/admin/v1/keys/{id}"), None).await;
     let message = expect_error(status, &body, 404, "not_found");
-    assert!(message.contains("DELETE is not supported"), "{message}");
+    assert!(message.contains("PUT is not supported"), "{message}");
     let (status, body) = admin(&app, "GET", "/admin/v1/teams", None).await;
     let message = expect_error(status, &body, 404, "not_found");
     assert!(message.contains("openapi.json"), "{message}");
@@ -447,7 +447,7 @@ async fn bad_input_is_a_4xx_naming_the_field() {
     )
     .await;
     expect_error(status, &err, 403, "config_key");
-    let (status, err) = admin(&app, "POST", "/admin/v1/keys/cfg:cfg-dev/revoke", None).await;
+    let (status, err) = admin(&app, "DELETE", "/admin/v1/keys/cfg:cfg-dev", None).await;
     expect_error(status, &err, 403, "config_key");
 
     let queries = [

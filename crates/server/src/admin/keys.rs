@@ -2,10 +2,10 @@
 //! [`Governor`](ccp_gateway::govern::Governor) (which validates a key's settings exactly as the
 //! config's `virtual_keys` entries are validated).
 //!
-//! Revocation is `POST /keys/{id}/revoke`, not `DELETE`: a revoked key is not deleted — it
-//! stays listed with `status: "revoked"` and its spend and usage stay attributed to it — and a
-//! revocation cannot be undone. It reaches every replica within a second (a notice through
-//! Redis; without Redis, each replica's one-second refresh of its cached copy).
+//! `DELETE /keys/{id}` revokes: the key stops working for good, but its record is kept — it stays
+//! listed with `status: "revoked"`, its spend and usage stay attributed to it, and deleting it
+//! again changes nothing. It reaches every replica within a second (a notice through Redis;
+//! without Redis, each replica's one-second refresh of its cached copy).
 //!
 //! Each change is logged (`ccp::admin`) with the admin key's identity and the key's id, never a
 //! secret.
@@ -80,7 +80,7 @@ pub async fn update(
     answer(result)
 }
 
-/// `POST /admin/v1/keys/{id}/revoke`: the key's view, `status: "revoked"`.
+/// `DELETE /admin/v1/keys/{id}`: revokes; the key's view, `status: "revoked"`.
 pub async fn revoke(
     State(state): State<AppState>,
     Extension(admin): Extension<ClientIdentity>,

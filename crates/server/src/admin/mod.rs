@@ -21,7 +21,7 @@ use axum::extract::OriginalUri;
 use axum::http::Method;
 use axum::middleware::from_fn_with_state;
 use axum::response::Response;
-use axum::routing::{get, patch, post, MethodRouter};
+use axum::routing::{delete, get, patch, post, MethodRouter};
 use axum::Router;
 use ccp_gateway::GatewayError;
 use serde::de::DeserializeOwned;
@@ -40,7 +40,7 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         (Method::GET, "/keys", get(keys::list)),
         (Method::GET, "/keys/{id}", get(keys::show)),
         (Method::PATCH, "/keys/{id}", patch(keys::update)),
-        (Method::POST, "/keys/{id}/revoke", post(keys::revoke)),
+        (Method::DELETE, "/keys/{id}", delete(keys::revoke)),
         (Method::GET, "/spend", get(spend::report)),
         (Method::GET, "/usage", get(usage::list)),
         (Method::GET, "/backends", get(backends::list)),
