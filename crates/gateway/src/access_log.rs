@@ -140,6 +140,19 @@ impl RequestLog {
         });
     }
 
+    /// The request as sent upstream: logged (redacted) with `log_body`, and kept for the
+    /// request's record when its scope keeps bodies (`log_body` too).
+    pub(crate) fn upstream_request(&self, body: &str) {
+        if !self.log_body {
+            return;
+        }
+        let body = self.redactor.redact(body);
+        tracing::info!(backend = %self.backend, upstream_body = %body, "upstream request body");
+        if let Some(bodies) = self.scope.bodies() {
+            bodies.set_upstream_request(&body);
+        }
+    }
+
     fn line(&self, status: u16, outcome: &str, error_code: &str, usage: &ResponseUsage) {
         tracing::info!(
             target: "ccp::access",

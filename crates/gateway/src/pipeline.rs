@@ -38,7 +38,9 @@ use crate::state::record::{assign_ids, Recorder};
 use crate::state::{resolve, ResponseState};
 use crate::upstream::stream::FailureMapper;
 use crate::upstream::Upstream;
+use crate::usage::UsageLog;
 
+mod record;
 mod serve;
 
 pub use crate::upstream::new_response_id;
@@ -215,6 +217,8 @@ pub struct Gateway {
     telemetry: Telemetry,
     /// The model names metric labels may carry.
     model_names: ModelNames,
+    /// Finished requests: usage records and the console's live list (`crate::usage`).
+    usage: Arc<UsageLog>,
 }
 
 impl Gateway {
@@ -260,6 +264,7 @@ impl Gateway {
             })
             .collect();
         let model_names = ModelNames::new(&config);
+        let usage = Arc::new(UsageLog::new(config.governance.prices.clone(), None));
         Ok(Gateway {
             config: Arc::new(config),
             router,
@@ -273,6 +278,7 @@ impl Gateway {
             origins,
             telemetry: Telemetry::metrics_only(),
             model_names,
+            usage,
         })
     }
 
@@ -298,6 +304,10 @@ impl Gateway {
         let governor = Arc::new(governor);
         governor.spawn_revocation_listener();
         let mut gateway = Gateway::new(config)?.with_state(state);
+        gateway.usage = Arc::new(UsageLog::new(
+            governor.prices().clone(),
+            governor.store().cloned(),
+        ));
         gateway.governor = governor;
         Ok(gateway)
     }
@@ -515,9 +525,8 @@ impl Gateway {
         })
     }
 
-    /// [`Gateway::respond`], with the facts of how the answer was served (a model group's
-    /// headers), which go with an error too.
-    pub async fn answer(
+    /// [`Gateway::answer`] without the request's record-keeping (`record.rs`).
+    async fn answer_governed(
         &self,
         identity: &ClientIdentity,
         mut prepared: PreparedRequest,
@@ -812,8 +821,8 @@ impl Gateway {
         })
     }
 
-    /// [`Gateway::execute_chat`] with the facts of how it was served (a group's headers).
-    pub async fn answer_chat(
+    /// [`Gateway::answer_chat`] without the request's record-keeping (`record.rs`).
+    async fn answer_chat_governed(
         &self,
         identity: &ClientIdentity,
         prepared: PreparedChat,
