@@ -325,33 +325,33 @@ async fn metrics_listen_takes_metrics_off_the_main_listener() {
 #[test]
 fn metrics_authorization_on_the_main_listener() {
     use ccp_server::observe::metrics_authorized;
-    let with_keys = ccp_gateway::config::parse_str(
+    const ADMIN_KEY: &str = "sk-admin-test-key-0123456789abcdef";
+    let mut config: serde_json::Value =
+        serde_json::from_str(&backend_config("http://127.0.0.1:9", json!({}), true)).unwrap();
+    config["admin_keys"] = json!([ADMIN_KEY]);
+    let with_keys = ccp_gateway::config::parse_str(&config.to_string(), &|_| None).unwrap();
+    let gateway = Gateway::new(with_keys).unwrap();
+    let remote = Some("10.1.2.3:5555".parse().unwrap());
+    let local = Some("127.0.0.1:5555".parse().unwrap());
+    let bearer = |key: &str| {
+        let mut h = axum::http::HeaderMap::new();
+        h.insert("authorization", format!("Bearer {key}").parse().unwrap());
+        h
+    };
+    let none = axum::http::HeaderMap::new();
+    assert!(metrics_authorized(&gateway, &none, local));
+    assert!(metrics_authorized(&gateway, &bearer(ADMIN_KEY), remote));
+    // A client key is not an admin key.
+    assert!(!metrics_authorized(&gateway, &bearer(CLIENT_KEY), remote));
+    assert!(!metrics_authorized(&gateway, &bearer("nope"), remote));
+    assert!(!metrics_authorized(&gateway, &none, remote));
+    assert!(!metrics_authorized(&gateway, &none, None));
+    // Without admin keys there is nothing to present: remote callers are refused.
+    let open = ccp_gateway::config::parse_str(
         &backend_config("http://127.0.0.1:9", json!({}), true),
         &|_| None,
     )
     .unwrap();
-    let gateway = Gateway::new(with_keys).unwrap();
-    let remote = Some("10.1.2.3:5555".parse().unwrap());
-    let local = Some("127.0.0.1:5555".parse().unwrap());
-    let mut keyed = axum::http::HeaderMap::new();
-    keyed.insert(
-        "authorization",
-        format!("Bearer {CLIENT_KEY}").parse().unwrap(),
-    );
-    let mut wrong = axum::http::HeaderMap::new();
-    wrong.insert("authorization", "Bearer nope".parse().unwrap());
-    let none = axum::http::HeaderMap::new();
-    assert!(metrics_authorized(&gateway, &none, local));
-    assert!(metrics_authorized(&gateway, &keyed, remote));
-    assert!(!metrics_authorized(&gateway, &wrong, remote));
-    assert!(!metrics_authorized(&gateway, &none, remote));
-    assert!(!metrics_authorized(&gateway, &none, None));
-    // Without client keys there is nothing to present: remote callers are refused.
-    let open = ccp_gateway::config::parse_str(
-        &backend_config("http://127.0.0.1:9", json!({}), false),
-        &|_| None,
-    )
-    .unwrap();
     let gateway = Gateway::new(open).unwrap();
-    assert!(!metrics_authorized(&gateway, &keyed, remote));
+    assert!(!metrics_authorized(&gateway, &bearer(CLIENT_KEY), remote));
 }
