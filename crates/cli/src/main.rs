@@ -5,6 +5,7 @@ mod codex_config;
 mod doctor;
 mod logging;
 mod startup;
+mod usage;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +42,8 @@ enum Command {
     Doctor(doctor::Args),
     /// List the provider profiles and what each changes on the wire.
     Providers,
+    /// Sum the usage records in the store by key, model and day (--json for JSON).
+    Usage(usage::Args),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         None | Some(Command::Serve) => serve(&cli.config),
         Some(Command::CodexConfig(args)) => codex_config::run(&cli.config, args),
         Some(Command::Doctor(args)) => doctor::run(&cli.config, args),
+        Some(Command::Usage(args)) => usage::run(&cli.config, args),
         Some(Command::Providers) => {
             print!("{}", ccp_providers::profile::describe_all());
             ExitCode::SUCCESS
