@@ -31,6 +31,8 @@ pub(crate) struct RequestLog {
     pub(crate) note: Option<std::sync::Arc<FailureNote>>,
     /// The request's spans and metrics.
     pub(crate) scope: RequestScope,
+    /// Where upstream failures are listed for the console (`crate::usage`).
+    pub(crate) usage: std::sync::Arc<crate::usage::UsageLog>,
 }
 
 impl RequestLog {
@@ -180,6 +182,14 @@ impl RequestLog {
     }
 
     pub(crate) fn error(&self, e: &GatewayError) {
+        self.usage.upstream_error(crate::usage::UpstreamError {
+            at_ms: crate::usage::unix_ms_now(),
+            backend: self.backend.clone(),
+            request_id: self.scope.request_id().unwrap_or_default().to_owned(),
+            status: e.status(),
+            code: e.code().to_owned(),
+            message: crate::usage::short(&self.redactor.redact(&e.to_string())),
+        });
         self.scope.upstream_error(e.status(), e.code());
         tracing::error!(
             target: "ccp::access",

@@ -40,6 +40,7 @@ use crate::upstream::Upstream;
 use crate::usage::UsageLog;
 
 mod answer;
+mod health;
 mod record;
 mod serve;
 mod state_input;
@@ -562,6 +563,7 @@ impl Gateway {
             redactor: self.redactor.clone(),
             note,
             scope: scope.clone(),
+            usage: self.usage.clone(),
         };
         Ok((log, mapper))
     }

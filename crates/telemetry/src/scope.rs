@@ -244,6 +244,11 @@ impl RequestScope {
         self.with(|_, state| state.cache = Some(verdict));
     }
 
+    /// The request's id, when the scope produces a record.
+    pub fn request_id(&self) -> Option<&str> {
+        Some(self.0.as_ref()?.record.as_ref()?.request_id.as_str())
+    }
+
     /// Where the request's bodies are kept, when the edge asked for them (`log_body`); fill it
     /// with redacted text only.
     pub fn bodies(&self) -> Option<&Bodies> {

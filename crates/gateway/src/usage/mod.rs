@@ -10,6 +10,7 @@
 //! Invariant: nothing here runs a query on the request's path; the sink only takes a lock and
 //! pushes.
 
+mod health;
 mod recent;
 mod writer;
 
@@ -22,6 +23,7 @@ use ccp_store::{Store, UsageRecord};
 use ccp_telemetry::{RecordSink, RequestRecord};
 use serde::Serialize;
 
+pub use health::{short, BackendFacts, BackendHealth, GroupState, UpstreamError};
 pub use recent::{RecentRequest, RequestDetail, BODIES_KEPT, RING_SIZE, SLOTS};
 pub use writer::{UsageWriter, FLUSH_EVERY};
 
@@ -37,6 +39,7 @@ pub struct UsageLog {
     writer: Option<Arc<UsageWriter>>,
     in_flight: AtomicI64,
     totals: Mutex<Totals>,
+    failures: Mutex<health::Failures>,
 }
 
 impl std::fmt::Debug for UsageLog {
@@ -91,6 +94,11 @@ fn now() -> (i64, i64) {
     (ms / 1000, ms)
 }
 
+/// Now, Unix milliseconds.
+pub fn unix_ms_now() -> i64 {
+    now().1
+}
+
 fn unix_ms(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -111,6 +119,7 @@ impl UsageLog {
             writer: store.map(UsageWriter::start),
             in_flight: AtomicI64::new(0),
             totals: Mutex::new(Totals::default()),
+            failures: Mutex::new(health::Failures::default()),
         }
     }
 
