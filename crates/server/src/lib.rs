@@ -17,6 +17,7 @@
 //! `{"error":{"message","type","code","param"}}` (built only by [`error_response`]); SSE frames
 //! are written in exactly one place ([`sse::frame`]), which assigns `sequence_number`.
 
+pub mod console;
 pub mod hints;
 pub mod ingress;
 pub mod layers;

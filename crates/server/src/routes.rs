@@ -52,6 +52,19 @@ pub fn router(state: AppState, extra: Router<AppState>) -> Router {
             axum::routing::get(crate::observe::metrics_on_main),
         );
     }
+    // The operator console: its page (no key to load it) and its endpoints (admin key).
+    let console_api = crate::console::api::routes()
+        .into_iter()
+        .fold(Router::new(), |r, (_, path, methods)| {
+            r.route(path, methods)
+        })
+        .route_layer(from_fn_with_state(
+            state.clone(),
+            crate::console::api::require_admin,
+        ));
+    app = app
+        .merge(crate::console::router())
+        .nest("/admin/v1", console_api);
     // Future ingresses join `ingress::router`; an admin router comes in through `extra`.
     if extra.has_routes() {
         app = app

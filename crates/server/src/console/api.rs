@@ -1,0 +1,301 @@
+//! The admin endpoints the console reads besides the admin API's keys, spend and backends:
+//!
+//! * `GET /admin/v1/overview` — rates, error rate, latency and time-to-first-token percentiles
+//!   over the last minute, requests in flight, open upstream streams, a 5-minute series;
+//! * `GET /admin/v1/requests?after=<seq>&limit=<n>` — finished requests newer than `after`,
+//!   newest first (the live list polls it with the last `seq` it saw);
+//! * `GET /admin/v1/requests/{request_id}?seq=<seq>` — one request, with the request sent
+//!   upstream and the events returned when `log_body` kept them;
+//! * `GET /admin/v1/backends/health` — per backend: breaker per model group, recent traffic,
+//!   last upstream failures;
+//! * `GET /admin/v1/usage/daily?days=<n>` — cost, tokens and requests per UTC day, by key and by
+//!   model, from the usage records (the spend charts).
+//!
+//! None of them returns a key or, without `log_body`, any prompt or completion text.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, MethodRouter};
+use ccp_gateway::GatewayError;
+use ccp_store::{UsageSummaryRow, DAY_SECS};
+use serde_json::{json, Value};
+
+use crate::layers::auth::constant_time_eq;
+use crate::{error_response, json_response, AppState};
+
+/// The message of the console and its endpoints while no admin key is configured.
+pub const DISABLED: &str = "admin console disabled: set admin_keys in the config to turn it on";
+
+/// Most requests one `requests` answer lists.
+pub const MAX_LIMIT: usize = 500;
+/// Most days `usage/daily` covers.
+pub const MAX_DAYS: i64 = 366;
+
+/// The console's endpoints: method, path under `/admin/v1`, handler.
+pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
+    vec![
+        (Method::GET, "/overview", get(overview)),
+        (Method::GET, "/requests", get(requests)),
+        (Method::GET, "/requests/{id}", get(request_detail)),
+        (Method::GET, "/backends/health", get(backends_health)),
+        (Method::GET, "/usage/daily", get(usage_daily)),
+    ]
+}
+
+/// Admin authentication for the console's endpoints: one of `admin_keys` as a bearer token.
+pub async fn require_admin(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: Next,
+) -> Response {
+    match check_admin(&state, req.headers()) {
+        Ok(()) => next.run(req).await,
+        Err(e) => error_response(&e),
+    }
+}
+
+fn check_admin(state: &AppState, headers: &HeaderMap) -> Result<(), GatewayError> {
+    let keys = state.gateway.governor().admin_keys();
+    if keys.is_empty() {
+        return Err(GatewayError::NotFound(DISABLED.into()));
+    }
+    let presented = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .unwrap_or_default();
+    let matched = keys.iter().fold(false, |found, k| {
+        constant_time_eq(k.expose().as_bytes(), presented.as_bytes()) | found
+    });
+    if presented.is_empty() || !matched {
+        return Err(GatewayError::Unauthorized(
+            "the admin console needs `Authorization: Bearer <admin key>` with one of the \
+             proxy's admin_keys"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The query's `name=value` pairs.
+fn params(query: Option<&str>) -> Vec<(String, String)> {
+    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// The number `name` (absent: `default`), or a 400 naming it.
+fn number<T: std::str::FromStr>(
+    params: &[(String, String)],
+    name: &str,
+    default: T,
+) -> Result<T, GatewayError> {
+    match params.iter().find(|(k, _)| k == name) {
+        None => Ok(default),
+        Some((_, v)) => v.parse().map_err(|_| GatewayError::BadRequest {
+            param: Some(name.to_owned()),
+            message: format!("`{name}` must be a non-negative integer, not {v:?}"),
+        }),
+    }
+}
+
+fn answer(result: Result<Value, GatewayError>) -> Response {
+    match result {
+        Ok(v) => json_response(StatusCode::OK, &v),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn overview(State(state): State<AppState>) -> Response {
+    let active = state.gateway.telemetry().metrics().active_streams();
+    let overview = state.gateway.usage().overview(active);
+    json_response(StatusCode::OK, &overview)
+}
+
+async fn requests(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let params = params(query.as_deref());
+    answer((|| {
+        let after: u64 = number(&params, "after", 0)?;
+        let limit: usize = number(&params, "limit", 100)?;
+        let usage = state.gateway.usage();
+        let data = usage.recent_after(after, limit.clamp(1, MAX_LIMIT));
+        let last_seq = data.first().map_or(after, |r| r.seq.max(after));
+        Ok(json!({"object": "list", "last_seq": last_seq, "data": data}))
+    })())
+}
+
+async fn request_detail(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = params(query.as_deref());
+    answer((|| {
+        let seq = match params.iter().any(|(k, _)| k == "seq") {
+            true => Some(number(&params, "seq", 0u64)?),
+            false => None,
+        };
+        let detail = state.gateway.usage().detail(&id, seq).ok_or_else(|| {
+            GatewayError::NotFound(format!(
+                "no recent request `{id}`: the console keeps the last {} requests",
+                ccp_gateway::usage::RING_SIZE
+            ))
+        })?;
+        serde_json::to_value(detail).map_err(|e| GatewayError::Internal(e.to_string()))
+    })())
+}
+
+async fn backends_health(State(state): State<AppState>) -> Response {
+    let data = state.gateway.backend_health();
+    json_response(StatusCode::OK, &json!({"object": "list", "data": data}))
+}
+
+async fn usage_daily(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let params = params(query.as_deref());
+    let days: i64 = match number(&params, "days", 14) {
+        Ok(d) => d.clamp(1, MAX_DAYS),
+        Err(e) => return error_response(&e),
+    };
+    let Some(store) = state.gateway.governor().store() else {
+        return error_response(&GatewayError::Internal(
+            "usage records need the store (data_dir or storage.url)".into(),
+        ));
+    };
+    let now = ccp_gateway::usage::unix_ms_now() / 1000;
+    let today = now - now.rem_euclid(DAY_SECS);
+    let since = today - (days - 1) * DAY_SECS;
+    match store.summarize_usage(since, today + DAY_SECS).await {
+        Ok(rows) => json_response(StatusCode::OK, &daily(&rows, since, days)),
+        Err(e) => {
+            tracing::error!(error = %e, "could not read usage records");
+            error_response(&GatewayError::Internal(
+                "the usage records are unavailable; try again".into(),
+            ))
+        }
+    }
+}
+
+/// Per-day series by key and by model: `days` (as `YYYY-MM-DD`), then for each key and model
+/// its cost (micro-USD), requests and tokens per day, highest total cost first.
+pub fn daily(rows: &[UsageSummaryRow], since: i64, days: i64) -> Value {
+    let n = usize::try_from(days).unwrap_or(0);
+    let index = |day: i64| {
+        usize::try_from((day - since) / DAY_SECS)
+            .ok()
+            .filter(|i| *i < n)
+    };
+    let mut by_key: BTreeMap<String, Series> = BTreeMap::new();
+    let mut by_model: BTreeMap<String, Series> = BTreeMap::new();
+    for r in rows {
+        let Some(i) = index(r.day) else { continue };
+        let key = r.key_id.clone().unwrap_or_else(|| "(none)".to_owned());
+        by_key
+            .entry(key)
+            .or_insert_with(|| Series::new(n))
+            .add(i, r);
+        by_model
+            .entry(r.model.clone())
+            .or_insert_with(|| Series::new(n))
+            .add(i, r);
+    }
+    let labels: Vec<String> = (0..days)
+        .map(|d| {
+            ccp_governance::calendar::format_rfc3339((since + d * DAY_SECS) * 1000)
+                .chars()
+                .take(10)
+                .collect()
+        })
+        .collect();
+    json!({
+        "days": labels,
+        "by_key": ranked(by_key),
+        "by_model": ranked(by_model),
+    })
+}
+
+struct Series {
+    cost: Vec<u64>,
+    requests: Vec<u64>,
+    input: Vec<u64>,
+    output: Vec<u64>,
+}
+
+impl Series {
+    fn new(n: usize) -> Self {
+        Series {
+            cost: vec![0; n],
+            requests: vec![0; n],
+            input: vec![0; n],
+            output: vec![0; n],
+        }
+    }
+
+    fn add(&mut self, i: usize, r: &UsageSummaryRow) {
+        self.cost[i] += r.cost_micro_usd;
+        self.requests[i] += r.requests;
+        self.input[i] += r.input_tokens;
+        self.output[i] += r.output_tokens;
+    }
+}
+
+fn ranked(map: BTreeMap<String, Series>) -> Vec<Value> {
+    let mut items: Vec<(String, Series)> = map.into_iter().collect();
+    let total = |s: &Series| (s.cost.iter().sum::<u64>(), s.requests.iter().sum::<u64>());
+    items.sort_by_key(|b| std::cmp::Reverse(total(&b.1)));
+    items
+        .into_iter()
+        .map(|(name, s)| {
+            json!({
+                "name": name,
+                "cost_micro_usd": s.cost,
+                "requests": s.requests,
+                "input_tokens": s.input,
+                "output_tokens": s.output,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(day: i64, key: &str, model: &str, cost: u64) -> UsageSummaryRow {
+        UsageSummaryRow {
+            day,
+            key_id: Some(key.to_owned()),
+            model: model.to_owned(),
+            requests: 1,
+            input_tokens: 10,
+            cached_input_tokens: 0,
+            output_tokens: 5,
+            reasoning_tokens: 0,
+            cost_micro_usd: cost,
+            cache_hits: 0,
+        }
+    }
+
+    #[test]
+    fn daily_series_fill_every_day_and_rank_by_cost() {
+        let since = 20_000 * DAY_SECS;
+        let rows = [
+            row(since, "vk_a", "kimi", 5),
+            row(since + 2 * DAY_SECS, "vk_b", "kimi", 50),
+            row(since + 9 * DAY_SECS, "vk_b", "kimi", 1_000),
+        ];
+        let v = daily(&rows, since, 3);
+        assert_eq!(v["days"].as_array().map(Vec::len), Some(3));
+        assert_eq!(v["by_key"][0]["name"], "vk_b");
+        assert_eq!(v["by_key"][0]["cost_micro_usd"], json!([0, 0, 50]));
+        assert_eq!(v["by_key"][1]["cost_micro_usd"], json!([5, 0, 0]));
+        assert_eq!(v["by_model"][0]["cost_micro_usd"], json!([5, 0, 50]));
+    }
+}
