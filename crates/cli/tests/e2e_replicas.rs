@@ -209,3 +209,117 @@ async fn a_chain_continues_after_a_restart_on_sqlite() {
         ["remember me", "before the restart", "still there?"]
     );
 }
+
+const ADMIN_KEY: &str = "sk-admin-e2e-replicas-0123456789abcdef";
+
+async fn admin(proxy: &Proxy, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, proxy.url(path))
+        .bearer_auth(ADMIN_KEY);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn status_with(proxy: &Proxy, key: &str) -> u16 {
+    reqwest::Client::new()
+        .post(proxy.url("/v1/responses"))
+        .bearer_auth(key)
+        .json(&json!({"model": "m", "input": "hi", "max_output_tokens": 1, "store": false}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Waits until `check` holds, at most `within`; returns how long it took.
+async fn within<F, Fut>(within: std::time::Duration, mut check: F) -> Option<std::time::Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if check().await {
+            return Some(started.elapsed());
+        }
+        if started.elapsed() > within {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Issue 14, acceptance 6: two proxy processes on one PostgreSQL and one Redis share keys
+/// (created or revoked on one, in force on the other within a second), one rate limit and one
+/// budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_share_keys_budgets_and_rate_limits() {
+    let schema = Schema::create().await;
+    let upstream = MockUpstream::start(Strictness::default()).await;
+    for _ in 0..64 {
+        upstream.push(Reply::completion_text("ok"));
+    }
+    let redis = std::env::var("CCP_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let mut config = one_backend(&upstream.url(), "upstream-model");
+    config["storage"] = json!({"url": schema.url()});
+    config["redis_url"] = json!(redis);
+    config["admin_keys"] = json!([ADMIN_KEY]);
+    // One USD a token: every answer (10 prompt + 1 completion tokens) costs 11 USD.
+    config["pricing"] = json!({"*": {"input_per_mtok": 1000000.0, "output_per_mtok": 1000000.0}});
+    let a = Proxy::start(config.clone());
+    let b = Proxy::start(config);
+    let team = format!("t{:08x}", fastrand::u32(..));
+
+    // A key created through A works through B within a second.
+    let (status, limited) = admin(&a, reqwest::Method::POST, "/admin/v1/keys",
+        Some(json!({"name": "limited", "team": team, "rate_limits": {"rpm": 4}}))).await;
+    assert_eq!(status, 201, "{limited}");
+    let limited_key = limited["key"].as_str().unwrap().to_owned();
+    let took = within(std::time::Duration::from_secs(1), || async { status_with(&b, &limited_key).await == 200 }).await;
+    assert!(took.is_some(), "the key created on A did not work on B within 1 s");
+
+    // One rate limit across both: 4 a minute in all (one already used above).
+    let mut ok = 1;
+    for n in 0..9 {
+        let proxy = if n % 2 == 0 { &a } else { &b };
+        match status_with(proxy, &limited_key).await {
+            200 => ok += 1,
+            429 => {}
+            other => panic!("status {other}"),
+        }
+    }
+    assert_eq!(ok, 4, "the rate limit held across replicas");
+
+    // One budget across both: 50 USD at 11 a request admits four or five in all, not per replica.
+    let (_, budgeted) = admin(&b, reqwest::Method::POST, "/admin/v1/keys",
+        Some(json!({"name": "budgeted", "team": team,
+                    "budgets": [{"scope": "team", "window": "day", "limit_usd": 50}]}))).await;
+    let budget_key = budgeted["key"].as_str().unwrap().to_owned();
+    assert!(within(std::time::Duration::from_secs(1), || async { status_with(&a, &budget_key).await == 200 }).await.is_some());
+    let mut admitted = 1;
+    for n in 0..12 {
+        let proxy = if n % 2 == 0 { &b } else { &a };
+        match status_with(proxy, &budget_key).await {
+            200 => admitted += 1,
+            402 => {}
+            other => panic!("status {other}"),
+        }
+    }
+    assert!((4..=5).contains(&admitted), "{admitted} admitted across both replicas");
+
+    // A revocation through B is in force on A within a second.
+    let id = limited["id"].as_str().unwrap();
+    let (status, _) = admin(&b, reqwest::Method::DELETE, &format!("/admin/v1/keys/{id}"), None).await;
+    assert_eq!(status, 200);
+    let took = within(std::time::Duration::from_secs(1), || async { status_with(&a, &limited_key).await == 401 }).await;
+    assert!(took.is_some(), "the revocation on B did not reach A within 1 s");
+    for p in [&a, &b] {
+        let logs = p.all_logs();
+        assert!(!logs.contains(&limited_key) && !logs.contains(&budget_key) && !logs.contains(ADMIN_KEY));
+    }
+}

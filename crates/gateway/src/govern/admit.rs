@@ -210,12 +210,9 @@ impl Admission {
         let cost = gov.cost(&self.models, &usage);
         match gov.counters.settle(reservation, cost).await {
             Ok(settlement) => {
-                if let Some(store) = &gov.store {
-                    if let Err(e) =
-                        ccp_governance::ledger::record_settlement(store, &settlement).await
-                    {
-                        tracing::error!(error = %e, "could not record spend in the ledger");
-                    }
+                // Batched: the ledger is written every half second (`ledger.rs`).
+                if let Some(writer) = &gov.spend {
+                    writer.add(ccp_governance::ledger::spend_deltas(&settlement));
                 }
             }
             Err(e) => tracing::error!(error = %e.error, "could not settle a budget reservation"),

@@ -238,7 +238,13 @@ impl Governor {
             Some(c) if c.configured => c.key,
             Some(c) if c.loaded.elapsed() < REFRESH_AFTER => c.key,
             Some(c) if c.key.is_some() => {
-                // Known: answer now, refresh behind the request.
+                // Known: answer now, refresh behind the request — one refresh per key at a
+                // time (the entry counts as fresh again until the refresh lands).
+                if let Ok(mut cache) = self.cache.write() {
+                    if let Some(entry) = cache.get_mut(&hash) {
+                        entry.loaded = Instant::now();
+                    }
+                }
                 let gov = self.clone();
                 let h = hash.clone();
                 tokio::spawn(async move { gov.load(&h).await });
