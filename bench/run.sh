@@ -246,6 +246,7 @@ cat > "$RUN_DIR/governed.json" <<EOF
   "backends": [{"name": "bench", "url": "http://$MOCK/v1", "model": "bench-model", "protocol": "chat", "match_rules": {"default": true}}],
   "pricing": {"*": {"input_per_mtok": 1.0, "output_per_mtok": 2.0}},
   "budgets": [{"scope": "global", "window": "day", "limit_usd": 1000000}],
+  "cache": {"mode": "respect", "ttl_secs": 600},
   "virtual_keys": [{"name": "bench", "key": "$GOV_KEY", "principal": "bench@example.com", "team": "bench",
     "budgets": [{"scope": "key", "window": "day", "limit_usd": 1000000}, {"scope": "team", "window": "month", "limit_usd": 1000000}],
     "rate_limits": {"rpm": 1000000000, "tpm": 1000000000000}, "cache": "respect"}]
@@ -269,6 +270,30 @@ done
 curl -sf -o /dev/null -H "authorization: Bearer $GOV_KEY" -H 'content-type: application/json' --data-binary "@$B/small-json.json" "http://$GOV/v1/responses" \
   || { echo "the governed proxy refused its own key" >&2; FAILED+=("s4-governed"); }
 kill "$GOV_PID" 2>/dev/null || true
+
+say "4t. telemetry on: the same binary exporting spans (OTLP to a collector that is not there) and serving /metrics, side by side"
+TEL=127.0.0.1:$((PORT_BASE + 6))
+cat > "$RUN_DIR/telemetry.json" <<EOF
+{
+  "listen": "$TEL",
+  "log_dir": "$RUN_DIR/logs/telemetry",
+  "data_dir": "$RUN_DIR/telemetry-data",
+  "metrics_listen": "127.0.0.1:$((PORT_BASE + 7))",
+  "telemetry": {"enabled": true, "otlp_endpoint": "http://127.0.0.1:9", "sample_ratio": 1.0},
+  "backends": [{"name": "bench", "url": "http://$MOCK/v1", "model": "bench-model", "protocol": "chat", "match_rules": {"default": true}}]
+}
+EOF
+"${PIN_PROXY[@]}" "$BIN/codex-convert-proxy" --config "$RUN_DIR/telemetry.json" > "$RUN_DIR/logs/telemetry.out" 2>&1 &
+TEL_PID=$!
+PIDS+=("$TEL_PID")
+wait_http "http://$TEL/health" 10
+for pair in 1 2; do
+  wrk_unique "tplain$pair" "$PROXY_URL" "$B/small-json.json"
+  wrk_unique "telemetry$pair" "http://$TEL/v1/responses" "$B/small-json.json"
+done
+curl -sf "http://127.0.0.1:$((PORT_BASE + 7))/metrics" | grep -q '^ccp_requests_total' \
+  || { echo "the telemetry proxy served no request metrics" >&2; FAILED+=("s4-telemetry"); }
+kill "$TEL_PID" 2>/dev/null || true
 
 say "5. paced streams (64 chunks, 20 ms apart) at 100 and 1,000 connections"
 for c in 100 1000; do

@@ -448,6 +448,11 @@ fn targets(runs: &Runs, rows: &[Row]) -> Vec<Target> {
         .filter_map(|p| Some(rps(&format!("governed{p}"))? / rps(&format!("plain{p}"))?))
         .collect();
     let governance = (!pairs.is_empty()).then(|| pairs.iter().sum::<f64>() / pairs.len() as f64);
+    let tpairs: Vec<f64> = ["1", "2"]
+        .iter()
+        .filter_map(|p| Some(rps(&format!("telemetry{p}"))? / rps(&format!("tplain{p}"))?))
+        .collect();
+    let telemetry = (!tpairs.is_empty()).then(|| tpairs.iter().sum::<f64>() / tpairs.len() as f64);
     let stalls = runs.num("s5-c1000-proxy.json", "/stalled_answers");
     let incomplete = runs.num("s5-c1000-proxy.json", "/ok").map(|ok| 1000.0 - ok);
     let before = runs.num("s6-proxy.json", "/rss/before_kib");
@@ -530,6 +535,13 @@ fn targets(runs: &Runs, rows: &[Row]) -> Vec<Target> {
             governance,
             "×",
             0.85,
+            false,
+        ),
+        t(
+            "4t. throughput with traces and metrics on ÷ off (exporter to a dead collector)",
+            telemetry,
+            "×",
+            0.90,
             false,
         ),
         t(

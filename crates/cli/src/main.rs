@@ -3,6 +3,7 @@
 
 mod codex_config;
 mod doctor;
+mod keys;
 mod logging;
 mod startup;
 mod usage;
@@ -42,6 +43,9 @@ enum Command {
     Doctor(doctor::Args),
     /// List the provider profiles and what each changes on the wire.
     Providers,
+    /// Create, list, show, update or revoke virtual keys in the config's store (no proxy needs
+    /// to run).
+    Keys(Box<keys::Args>),
     /// Sum the usage records in the store by key, model and day (--json for JSON).
     Usage(usage::Args),
 }
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
         None | Some(Command::Serve) => serve(&cli.config),
         Some(Command::CodexConfig(args)) => codex_config::run(&cli.config, args),
         Some(Command::Doctor(args)) => doctor::run(&cli.config, args),
+        Some(Command::Keys(args)) => keys::run(&cli.config, *args),
         Some(Command::Usage(args)) => usage::run(&cli.config, args),
         Some(Command::Providers) => {
             print!("{}", ccp_providers::profile::describe_all());

@@ -212,7 +212,12 @@ async fn a_chain_continues_after_a_restart_on_sqlite() {
 
 const ADMIN_KEY: &str = "sk-admin-e2e-replicas-0123456789abcdef";
 
-async fn admin(proxy: &Proxy, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+async fn admin(
+    proxy: &Proxy,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut req = reqwest::Client::new()
         .request(method, proxy.url(path))
         .bearer_auth(ADMIN_KEY);
@@ -264,7 +269,8 @@ async fn two_replicas_share_keys_budgets_and_rate_limits() {
     for _ in 0..64 {
         upstream.push(Reply::completion_text("ok"));
     }
-    let redis = std::env::var("CCP_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let redis =
+        std::env::var("CCP_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let mut config = one_backend(&upstream.url(), "upstream-model");
     config["storage"] = json!({"url": schema.url()});
     config["redis_url"] = json!(redis);
@@ -276,12 +282,23 @@ async fn two_replicas_share_keys_budgets_and_rate_limits() {
     let team = format!("t{:08x}", fastrand::u32(..));
 
     // A key created through A works through B within a second.
-    let (status, limited) = admin(&a, reqwest::Method::POST, "/admin/v1/keys",
-        Some(json!({"name": "limited", "team": team, "rate_limits": {"rpm": 4}}))).await;
+    let (status, limited) = admin(
+        &a,
+        reqwest::Method::POST,
+        "/admin/v1/keys",
+        Some(json!({"name": "limited", "team": team, "rate_limits": {"rpm": 4}})),
+    )
+    .await;
     assert_eq!(status, 201, "{limited}");
     let limited_key = limited["key"].as_str().unwrap().to_owned();
-    let took = within(std::time::Duration::from_secs(1), || async { status_with(&b, &limited_key).await == 200 }).await;
-    assert!(took.is_some(), "the key created on A did not work on B within 1 s");
+    let took = within(std::time::Duration::from_secs(1), || async {
+        status_with(&b, &limited_key).await == 200
+    })
+    .await;
+    assert!(
+        took.is_some(),
+        "the key created on A did not work on B within 1 s"
+    );
 
     // One rate limit across both: 4 a minute in all (one already used above).
     let mut ok = 1;
@@ -296,11 +313,20 @@ async fn two_replicas_share_keys_budgets_and_rate_limits() {
     assert_eq!(ok, 4, "the rate limit held across replicas");
 
     // One budget across both: 50 USD at 11 a request admits four or five in all, not per replica.
-    let (_, budgeted) = admin(&b, reqwest::Method::POST, "/admin/v1/keys",
+    let (_, budgeted) = admin(
+        &b,
+        reqwest::Method::POST,
+        "/admin/v1/keys",
         Some(json!({"name": "budgeted", "team": team,
-                    "budgets": [{"scope": "team", "window": "day", "limit_usd": 50}]}))).await;
+                    "budgets": [{"scope": "team", "window": "day", "limit_usd": 50}]})),
+    )
+    .await;
     let budget_key = budgeted["key"].as_str().unwrap().to_owned();
-    assert!(within(std::time::Duration::from_secs(1), || async { status_with(&a, &budget_key).await == 200 }).await.is_some());
+    assert!(within(std::time::Duration::from_secs(1), || async {
+        status_with(&a, &budget_key).await == 200
+    })
+    .await
+    .is_some());
     let mut admitted = 1;
     for n in 0..12 {
         let proxy = if n % 2 == 0 { &b } else { &a };
@@ -310,16 +336,35 @@ async fn two_replicas_share_keys_budgets_and_rate_limits() {
             other => panic!("status {other}"),
         }
     }
-    assert!((4..=5).contains(&admitted), "{admitted} admitted across both replicas");
+    assert!(
+        (4..=5).contains(&admitted),
+        "{admitted} admitted across both replicas"
+    );
 
     // A revocation through B is in force on A within a second.
     let id = limited["id"].as_str().unwrap();
-    let (status, _) = admin(&b, reqwest::Method::DELETE, &format!("/admin/v1/keys/{id}"), None).await;
+    let (status, _) = admin(
+        &b,
+        reqwest::Method::DELETE,
+        &format!("/admin/v1/keys/{id}"),
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
-    let took = within(std::time::Duration::from_secs(1), || async { status_with(&a, &limited_key).await == 401 }).await;
-    assert!(took.is_some(), "the revocation on B did not reach A within 1 s");
+    let took = within(std::time::Duration::from_secs(1), || async {
+        status_with(&a, &limited_key).await == 401
+    })
+    .await;
+    assert!(
+        took.is_some(),
+        "the revocation on B did not reach A within 1 s"
+    );
     for p in [&a, &b] {
         let logs = p.all_logs();
-        assert!(!logs.contains(&limited_key) && !logs.contains(&budget_key) && !logs.contains(ADMIN_KEY));
+        assert!(
+            !logs.contains(&limited_key)
+                && !logs.contains(&budget_key)
+                && !logs.contains(ADMIN_KEY)
+        );
     }
 }

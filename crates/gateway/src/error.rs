@@ -88,6 +88,10 @@ pub enum GatewayError {
         retry_after: u64,
         headers: Vec<(String, String)>,
     },
+    /// The caller is known but may not do this (403), e.g. a client key on the admin API;
+    /// `code` names why.
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
     /// A bug or an unexpected condition inside the proxy.
     #[error("{0}")]
     Internal(String),
@@ -107,6 +111,7 @@ impl GatewayError {
             GatewayError::ModelNotAllowed { .. } => 403,
             GatewayError::BudgetExceeded { .. } => 402,
             GatewayError::RateLimited { .. } => 429,
+            GatewayError::Forbidden { .. } => 403,
             GatewayError::Internal(_) => 500,
         }
     }
@@ -120,6 +125,7 @@ impl GatewayError {
             | GatewayError::State { .. }
             | GatewayError::ModelNotAllowed { .. }
             | GatewayError::ModelNotFound { .. } => "invalid_request_error",
+            GatewayError::Forbidden { .. } => "permission_error",
             GatewayError::BudgetExceeded { .. } => "insufficient_quota",
             GatewayError::RateLimited { .. } => "rate_limit_error",
             GatewayError::Unauthorized(_) => "authentication_error",
@@ -149,6 +155,7 @@ impl GatewayError {
             GatewayError::ModelNotAllowed { .. } => "model_not_allowed",
             GatewayError::BudgetExceeded { .. } => "budget_exceeded",
             GatewayError::RateLimited { .. } => "rate_limit_exceeded",
+            GatewayError::Forbidden { code, .. } => code,
             GatewayError::Internal(_) => "server_error",
         }
     }
@@ -167,6 +174,7 @@ impl GatewayError {
             GatewayError::ModelNotAllowed { .. } => "model_not_allowed",
             GatewayError::BudgetExceeded { .. } => "budget_exceeded",
             GatewayError::RateLimited { .. } => "rate_limited",
+            GatewayError::Forbidden { .. } => "forbidden",
             GatewayError::Internal(_) => "internal",
         }
     }

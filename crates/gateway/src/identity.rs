@@ -22,6 +22,8 @@ pub enum IdentityKind {
     /// The caller presented a virtual key (issue 14); `id` is the key's id (`cfg:<name>` for a
     /// key in the config, `vk_…` for one created by the admin API).
     VirtualKey,
+    /// The caller presented `admin_keys[index]` (admin routes only; never a client).
+    AdminKey { index: usize },
 }
 
 /// The caller of one request: a stable, non-secret id and how it was established.
@@ -69,6 +71,15 @@ impl ClientIdentity {
         }
     }
 
+    /// The caller of an admin route that presented `admin_keys[index]`.
+    pub fn admin_key(index: usize) -> Self {
+        ClientIdentity {
+            id: format!("admin-key-{index}"),
+            kind: IdentityKind::AdminKey { index },
+            key: None,
+        }
+    }
+
     /// The caller that presented a virtual key.
     pub fn virtual_key(key: Arc<VirtualKey>) -> Self {
         ClientIdentity {
@@ -92,5 +103,10 @@ mod tests {
         );
         assert_eq!(ClientIdentity::anonymous().id, "anonymous");
         assert_ne!(ClientIdentity::client_key(0), ClientIdentity::client_key(1));
+        assert_eq!(ClientIdentity::admin_key(1).id, "admin-key-1");
+        assert_ne!(
+            ClientIdentity::admin_key(0).kind,
+            ClientIdentity::client_key(0).kind
+        );
     }
 }

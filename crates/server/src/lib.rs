@@ -11,12 +11,15 @@
 //!    extensions;
 //! 4. one handler module per ingress ([`ingress`]): Responses over HTTP (SSE or JSON), Responses
 //!    over WebSocket, Chat Completions, models, health; each LLM request's telemetry starts
-//!    there ([`observe`]), and `GET /metrics` serves the Prometheus registry.
+//!    there ([`observe`]), and `GET /metrics` serves the Prometheus registry;
+//! 5. the admin API ([`admin`], `/admin/v1/…`): keys, spend, usage, backends, behind admin
+//!    authentication ([`layers::admin_auth`]) instead of client authentication.
 //!
 //! Invariants: every answer carries `x-request-id`; every error answer has the OpenAI shape
 //! `{"error":{"message","type","code","param"}}` (built only by [`error_response`]); SSE frames
 //! are written in exactly one place ([`sse::frame`]), which assigns `sequence_number`.
 
+pub mod admin;
 pub mod console;
 pub mod hints;
 pub mod ingress;
@@ -68,8 +71,9 @@ pub fn app(gateway: Arc<Gateway>) -> axum::Router {
 }
 
 /// Builds the axum app with `extra` routes merged at the root, behind the same layers and the
-/// same client authentication as the ingress routes (the place for an admin router; tests use
-/// it for probe routes). `extra` must not set a fallback of its own.
+/// same client authentication as the ingress routes (tests use it for probe routes; the admin
+/// API is always part of the app, behind admin authentication). `extra` must not set a fallback
+/// of its own.
 pub fn app_with(gateway: Arc<Gateway>, extra: axum::Router<AppState>) -> axum::Router {
     let state = AppState {
         gateway,

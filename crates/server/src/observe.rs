@@ -65,24 +65,8 @@ pub fn metrics_authorized(
     if peer.is_some_and(|p| p.ip().is_loopback()) {
         return true;
     }
-    let presented = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .unwrap_or_default();
-    !presented.is_empty()
-        && gateway
-            .governor()
-            .admin_keys()
-            .iter()
-            .fold(false, |found, k| {
-                crate::layers::auth::constant_time_eq(k.expose().as_bytes(), presented.as_bytes())
-                    | found
-            })
+    crate::layers::auth::bearer_token(headers)
+        .is_some_and(|k| crate::layers::admin_auth::admin_key_index(gateway, k).is_some())
 }
 
 /// `GET /metrics` on the main listener.

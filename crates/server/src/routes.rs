@@ -1,6 +1,6 @@
 //! Assembles the app: the ingress router at the root and nested under each backend's
-//! `match_rules.path_prefix`, extra routes (an admin router later), the 404 fallback, and the
-//! layers around all of it.
+//! `match_rules.path_prefix`, the admin API at `/admin/v1` (behind admin authentication, not
+//! client authentication), extra routes, the 404 fallback, and the layers around all of it.
 //!
 //! The gateway routes by the full path (`Router::resolve`: longest prefix on a segment boundary
 //! wins), and handlers pass it the original, unstripped path. The routes here mirror that
@@ -12,6 +12,7 @@ use axum::handler::Handler as _;
 use axum::middleware::from_fn_with_state;
 use axum::Router;
 
+use crate::admin;
 use crate::ingress::{self, fallback, responses_http};
 use crate::layers::{self, auth};
 use crate::AppState;
@@ -52,20 +53,11 @@ pub fn router(state: AppState, extra: Router<AppState>) -> Router {
             axum::routing::get(crate::observe::metrics_on_main),
         );
     }
-    // The operator console: its page (no key to load it) and its endpoints (admin key).
-    let console_api = crate::console::api::routes()
-        .into_iter()
-        .fold(Router::new(), |r, (_, path, methods)| {
-            r.route(path, methods)
-        })
-        .route_layer(from_fn_with_state(
-            state.clone(),
-            crate::console::api::require_admin,
-        ));
-    app = app
-        .merge(crate::console::router())
-        .nest("/admin/v1", console_api);
-    // Future ingresses join `ingress::router`; an admin router comes in through `extra`.
+    // The admin API checks admin keys itself (`layers::admin_auth`); client keys never pass.
+    app = app.nest(admin::PREFIX, admin::router(&state));
+    // The operator console's page and assets (no key to load them; its data needs one).
+    app = app.merge(crate::console::router());
+    // Future ingresses join `ingress::router`; `extra` routes (tests' probes) take client keys.
     if extra.has_routes() {
         app = app
             .merge(extra.route_layer(from_fn_with_state(state.clone(), auth::require_client_key)));

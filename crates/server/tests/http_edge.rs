@@ -6,9 +6,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
-
 use axum::extract::Extension;
 use axum::routing::get;
 use axum::Json;
@@ -290,7 +287,7 @@ async fn panics() -> &'static str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_handler_answers_an_openai_500_and_the_server_keeps_serving() {
-    let logs = captured_logs();
+    let logs = captured_logs(tracing_subscriber::filter::LevelFilter::INFO);
     let upstream = MockUpstream::strict().await;
     let extra = axum::Router::new().route("/test/panic", get(panics));
     let app = start_with(&single_backend_config(&upstream.url()), extra).await;
@@ -363,7 +360,7 @@ async fn a_chat_body_gets_a_400_that_names_the_chat_completions_api() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_edge_answer_is_logged_once_with_its_reason_and_without_keys() {
-    let logs = captured_logs();
+    let logs = captured_logs(tracing_subscriber::filter::LevelFilter::INFO);
     let upstream = MockUpstream::strict().await;
     let app = start(&keyed_config(&upstream.url())).await;
     let post = |path: String, id: &'static str, key: Option<&'static str>, body: Value| {
@@ -449,60 +446,4 @@ async fn every_edge_answer_is_logged_once_with_its_reason_and_without_keys() {
         "{line}"
     );
     assert_no_keys(&logs.text());
-}
-
-/// Everything the test binary logged at `info` and above (one global subscriber: the server's
-/// tasks run on other threads). Tests tell their lines apart by request id.
-struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
-
-#[derive(Clone)]
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogWriter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn captured_logs() -> CapturedLogs {
-    static BUFFER: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    let buffer = BUFFER.get_or_init(|| {
-        let buffer = Arc::new(Mutex::new(Vec::new()));
-        let writer = LogWriter(buffer.clone());
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
-            .with_writer(move || writer.clone())
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).unwrap();
-        buffer
-    });
-    CapturedLogs(buffer.clone())
-}
-
-impl CapturedLogs {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-
-    /// The `ccp::edge` lines of the request with this id.
-    fn edge_lines(&self, request_id: &str) -> Vec<String> {
-        let field = format!("request_id={request_id} ");
-        self.text()
-            .lines()
-            .filter(|l| l.contains("ccp::edge: answered") && l.contains(&field))
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// The one `ccp::edge` line of the request with this id.
-    fn edge_line(&self, request_id: &str) -> String {
-        let mut lines = self.edge_lines(request_id);
-        assert_eq!(lines.len(), 1, "one line for {request_id}: {lines:#?}");
-        lines.remove(0)
-    }
 }

@@ -184,7 +184,7 @@ mod usage_summary;
 
 pub use keys::VirtualKeyRecord;
 pub use spend::{SpendDelta, SpendRow};
-pub use usage::{UsageQuery, UsageRecord};
+pub use usage::{UsageGroup, UsageQuery, UsageRecord, UsageTotal};
 pub use usage_summary::{UsageSummaryRow, DAY_SECS};
 
 impl Store {

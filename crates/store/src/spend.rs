@@ -98,6 +98,31 @@ impl Store {
         .await
     }
 
+    /// Every row of one scope kind (all its ids) and window kind whose window starts in
+    /// `[since, until)`, by window start then scope id: what the admin API reports as spend.
+    pub async fn list_spend_windows(
+        &self,
+        scope_kind: &str,
+        window_kind: &str,
+        since: i64,
+        until: i64,
+    ) -> Result<Vec<SpendRow>> {
+        on_pool!(self, pool, _d => {
+            let rows = sqlx::query(
+                "SELECT scope_kind, scope_id, window_kind, window_start, spent_micro_usd, \
+                 request_count FROM spend_ledger WHERE scope_kind = $1 AND window_kind = $2 \
+                 AND window_start >= $3 AND window_start < $4 ORDER BY window_start, scope_id",
+            )
+            .bind(scope_kind)
+            .bind(window_kind)
+            .bind(since)
+            .bind(until)
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(spend_row).collect()
+        })
+    }
+
     async fn select_spend(
         &self,
         filter: &str,
@@ -115,18 +140,23 @@ impl Store {
                 query = query.bind(kind).bind(start);
             }
             let rows = query.fetch_all(pool).await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(SpendRow {
-                    scope_kind: row.try_get("scope_kind")?,
-                    scope_id: row.try_get("scope_id")?,
-                    window_kind: row.try_get("window_kind")?,
-                    window_start: row.try_get("window_start")?,
-                    spent_micro_usd: to_u64(row.try_get("spent_micro_usd")?),
-                    request_count: to_u64(row.try_get("request_count")?),
-                });
-            }
-            Ok(out)
+            rows.iter().map(spend_row).collect()
         })
     }
+}
+
+fn spend_row<R: Row>(row: &R) -> Result<SpendRow>
+where
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(SpendRow {
+        scope_kind: row.try_get("scope_kind")?,
+        scope_id: row.try_get("scope_id")?,
+        window_kind: row.try_get("window_kind")?,
+        window_start: row.try_get("window_start")?,
+        spent_micro_usd: to_u64(row.try_get("spent_micro_usd")?),
+        request_count: to_u64(row.try_get("request_count")?),
+    })
 }

@@ -41,6 +41,41 @@ pub struct UsageQuery {
     pub limit: u32,
 }
 
+/// What [`Store::usage_totals`] groups usage rows by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageGroup {
+    Key,
+    Principal,
+    Team,
+    Model,
+    /// The UTC day the request finished (its first second).
+    Day,
+}
+
+impl UsageGroup {
+    /// The grouping expression, as text (both dialects).
+    fn expr(self) -> &'static str {
+        match self {
+            UsageGroup::Key => "key_id",
+            UsageGroup::Principal => "principal",
+            UsageGroup::Team => "team",
+            UsageGroup::Model => "model",
+            UsageGroup::Day => "CAST(created_at - (created_at % 86400) AS TEXT)",
+        }
+    }
+}
+
+/// The sums of one group's usage rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageTotal {
+    /// The group's value (`None`: rows without one, e.g. requests with no virtual key).
+    pub group: Option<String>,
+    pub requests: u64,
+    pub cost_micro_usd: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -91,6 +126,43 @@ impl Store {
             }
             tx.commit().await?;
             Ok(())
+        })
+    }
+
+    /// The usage rows finished in `[since, until)` summed per `group`, by group value.
+    pub async fn usage_totals(
+        &self,
+        group: UsageGroup,
+        since: i64,
+        until: i64,
+    ) -> Result<Vec<UsageTotal>> {
+        let expr = group.expr();
+        // SUM of a BIGINT is NUMERIC in PostgreSQL: cast back, so both dialects decode i64.
+        let sql = format!(
+            "SELECT {expr} AS grp, COUNT(*) AS requests, \
+             CAST(SUM(cost_micro_usd) AS BIGINT) AS cost, \
+             CAST(SUM(input_tokens) AS BIGINT) AS input, \
+             CAST(SUM(output_tokens) AS BIGINT) AS output \
+             FROM usage_records WHERE created_at >= $1 AND created_at < $2 \
+             GROUP BY {expr} ORDER BY {expr}"
+        );
+        on_pool!(self, pool, _d => {
+            let rows = sqlx::query(&sql)
+                .bind(since)
+                .bind(until)
+                .fetch_all(pool)
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(UsageTotal {
+                    group: row.try_get("grp")?,
+                    requests: to_u64(row.try_get("requests")?),
+                    cost_micro_usd: to_u64(row.try_get("cost")?),
+                    input_tokens: to_u64(row.try_get("input")?),
+                    output_tokens: to_u64(row.try_get("output")?),
+                });
+            }
+            Ok(out)
         })
     }
 

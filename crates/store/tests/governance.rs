@@ -6,8 +6,8 @@
 mod common;
 
 use ccp_store::{
-    SpendDelta, Store, StoreError, UsageQuery, UsageRecord, UsageSummaryRow, VirtualKeyRecord,
-    DAY_SECS,
+    SpendDelta, Store, StoreError, UsageGroup, UsageQuery, UsageRecord, UsageSummaryRow,
+    UsageTotal, VirtualKeyRecord, DAY_SECS,
 };
 use common::{with_postgres, with_sqlite};
 use serde_json::json;
@@ -18,6 +18,8 @@ both!(
     spend_ledger_sums_additions,
     spend_ledger_concurrent_additions_all_land,
     usage_records_round_trip,
+    spend_windows_list_every_scope_of_a_kind,
+    usage_totals_group_and_sum,
     usage_batches_and_daily_summary,
 );
 
@@ -280,4 +282,99 @@ async fn usage_batches_and_daily_summary(store: Store) {
         .await
         .unwrap();
     assert_eq!(later.len(), 1);
+}
+
+async fn spend_windows_list_every_scope_of_a_kind(store: Store) {
+    store
+        .add_spend(&[
+            delta("key", "vk_b", "month", 1_000, 20),
+            delta("key", "vk_a", "month", 1_000, 10),
+            delta("key", "vk_a", "day", 1_000, 10),
+            delta("key", "vk_a", "month", 5_000, 99),
+            delta("team", "core", "month", 1_000, 30),
+        ])
+        .await
+        .unwrap();
+    let rows = store
+        .list_spend_windows("key", "month", 1_000, 5_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r.scope_id.as_str(), r.spent_micro_usd))
+            .collect::<Vec<_>>(),
+        vec![("vk_a", 10), ("vk_b", 20)]
+    );
+    let later = store
+        .list_spend_windows("key", "month", 1_001, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(later.len(), 1);
+    assert_eq!(later[0].spent_micro_usd, 99);
+    assert!(store
+        .list_spend_windows("principal", "month", 0, i64::MAX)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn usage_totals_group_and_sum(store: Store) {
+    let mut rows = vec![
+        usage("req_1", 86_400 + 5, Some("vk_a")),
+        usage("req_2", 86_400 + 50, Some("vk_a")),
+        usage("req_3", 2 * 86_400 + 1, Some("vk_b")),
+        usage("req_4", 2 * 86_400 + 2, None),
+    ];
+    rows[1].model = "glm-5".to_owned();
+    rows[1].cost_micro_usd = 9;
+    for r in &rows {
+        store.insert_usage(r).await.unwrap();
+    }
+    let total = |group: Option<&str>, requests: u64, cost: u64| UsageTotal {
+        group: group.map(str::to_owned),
+        requests,
+        cost_micro_usd: cost,
+        input_tokens: 1_200 * requests,
+        output_tokens: 300 * requests,
+    };
+    let by_key = store
+        .usage_totals(UsageGroup::Key, 0, i64::MAX)
+        .await
+        .unwrap();
+    // NULL sorts first in SQLite and last in PostgreSQL: compare as a set.
+    let mut by_key_sorted = by_key.clone();
+    by_key_sorted.sort_by(|a, b| a.group.cmp(&b.group));
+    assert_eq!(
+        by_key_sorted,
+        vec![
+            total(None, 1, 1_021),
+            total(Some("vk_a"), 2, 1_030),
+            total(Some("vk_b"), 1, 1_021)
+        ]
+    );
+    let by_model = store
+        .usage_totals(UsageGroup::Model, 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(
+        by_model,
+        vec![total(Some("glm-5"), 1, 9), total(Some("kimi-k2"), 3, 3_063)]
+    );
+    let by_day = store
+        .usage_totals(UsageGroup::Day, 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(
+        by_day,
+        vec![
+            total(Some("172800"), 2, 2_042),
+            total(Some("86400"), 2, 1_030)
+        ]
+    );
+    // The range bounds rows by when they finished.
+    let day_two = store
+        .usage_totals(UsageGroup::Team, 2 * 86_400, 3 * 86_400)
+        .await
+        .unwrap();
+    assert_eq!(day_two, vec![total(Some("core"), 2, 2_042)]);
 }

@@ -670,3 +670,18 @@ fn anthropic_kind_defaults_and_refusals() {
         "{err}"
     );
 }
+
+#[test]
+fn the_admin_api_path_is_reserved() {
+    let err = parse_str(
+        r#"{"backends": [{"name": "a", "url": "https://x.example/v1", "model": "m",
+            "match_rules": {"default": true, "path_prefix": "/admin"}}]}"#,
+        &no_env,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("path_prefix") && err.contains("reserved segment \"admin\""),
+        "{err}"
+    );
+}

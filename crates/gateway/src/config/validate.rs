@@ -33,8 +33,15 @@ const POOL_MAX_IDLE_LIMIT: usize = 10_000;
 const DEFAULT_POOL_IDLE_TIMEOUT_SECS: u64 = 90;
 
 /// First path segments the proxy serves itself; a backend prefix may not shadow them.
-pub(crate) const RESERVED_PREFIX_SEGMENTS: &[&str] =
-    &["v1", "responses", "health", "models", "chat", "metrics"];
+pub(crate) const RESERVED_PREFIX_SEGMENTS: &[&str] = &[
+    "v1",
+    "responses",
+    "health",
+    "models",
+    "chat",
+    "metrics",
+    "admin",
+];
 
 /// Collects problems in the order they are found.
 #[derive(Default)]
@@ -555,7 +562,8 @@ fn check_path_prefix(prefix: &str) -> Result<(), String> {
     {
         return Err(format!(
             "starts with the reserved segment {first:?} (the proxy's own routes use /v1, \
-             /responses, /health, /models, /chat) — pick another prefix, e.g. \"/my-backend\""
+             /responses, /health, /models, /chat, /metrics, /admin) — pick another prefix, \
+             e.g. \"/my-backend\""
         ));
     }
     Ok(())

@@ -35,11 +35,18 @@ pub struct KeySpec {
     pub metadata: Option<Map<String, Value>>,
 }
 
-fn bad(message: String) -> GatewayError {
+fn bad(param: &str, message: String) -> GatewayError {
     GatewayError::BadRequest {
-        param: None,
+        param: Some(param.to_owned()),
         message,
     }
+}
+
+/// A validation problem of the key's settings, naming the field (`rate_limits.rpm`, not the
+/// `key.` path prefix validation is run with).
+fn invalid(e: ccp_governance::config::ConfigError) -> GatewayError {
+    let field = e.path.strip_prefix("key.").unwrap_or(&e.path);
+    bad(field, format!("`{field}` {}", e.message))
 }
 
 fn no_store() -> GatewayError {
@@ -88,12 +95,15 @@ impl Governor {
             .name
             .clone()
             .filter(|n| !n.trim().is_empty())
-            .ok_or_else(|| bad("`name` is required: a label such as \"eng-laptop-1\"".into()))?;
+            .ok_or_else(|| {
+                bad(
+                    "name",
+                    "`name` is required: a label such as \"eng-laptop-1\"".into(),
+                )
+            })?;
         let secret = generate_key().map_err(|e| GatewayError::Internal(e.to_string()))?;
         let config = to_config(&name, secret.clone(), &spec, None);
-        let configured = config
-            .validate("key", &self.hasher)
-            .map_err(|e| bad(format!("{}: {}", e.path, e.message)))?;
+        let configured = config.validate("key", &self.hasher).map_err(invalid)?;
         let mut key = configured.key;
         key.id = generate_key_id().map_err(|e| GatewayError::Internal(e.to_string()))?;
         key.created_at = crate::state::now_secs();
@@ -161,9 +171,7 @@ impl Governor {
         // Validated like a new key (a placeholder secret: the real one never changes).
         let placeholder = SecretString::from("x".repeat(32));
         let config = to_config(&name, placeholder, &spec, Some(&current));
-        let configured = config
-            .validate("key", &self.hasher)
-            .map_err(|e| bad(format!("{}: {}", e.path, e.message)))?;
+        let configured = config.validate("key", &self.hasher).map_err(invalid)?;
         let mut key = configured.key;
         key.id = current.id.clone();
         key.created_at = current.created_at;
@@ -204,9 +212,12 @@ impl Governor {
 
     fn refuse_config_key(&self, id: &str) -> Result<(), GatewayError> {
         if self.configured_keys().iter().any(|k| k.id == id) {
-            return Err(bad(format!(
-                "key `{id}` is declared in the config file; change or remove it there"
-            )));
+            return Err(GatewayError::Forbidden {
+                code: "config_key",
+                message: format!(
+                    "key `{id}` is declared in the config file; change or remove it there"
+                ),
+            });
         }
         Ok(())
     }

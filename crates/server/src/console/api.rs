@@ -16,26 +16,22 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, Method, StatusCode};
-use axum::middleware::Next;
+use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, MethodRouter};
 use ccp_gateway::GatewayError;
 use ccp_store::{UsageSummaryRow, DAY_SECS};
 use serde_json::{json, Value};
 
-use crate::layers::auth::constant_time_eq;
 use crate::{error_response, json_response, AppState};
-
-/// The message of the console and its endpoints while no admin key is configured.
-pub const DISABLED: &str = "admin console disabled: set admin_keys in the config to turn it on";
 
 /// Most requests one `requests` answer lists.
 pub const MAX_LIMIT: usize = 500;
 /// Most days `usage/daily` covers.
 pub const MAX_DAYS: i64 = 366;
 
-/// The console's endpoints: method, path under `/admin/v1`, handler.
+/// The console's endpoints: method, path under `/admin/v1`, handler. They join the admin API's
+/// routes (`crate::admin::routes`), behind its authentication, in its OpenAPI document.
 pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
     vec![
         (Method::GET, "/overview", get(overview)),
@@ -46,50 +42,9 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
     ]
 }
 
-/// Admin authentication for the console's endpoints: one of `admin_keys` as a bearer token.
-pub async fn require_admin(
-    State(state): State<AppState>,
-    req: axum::extract::Request,
-    next: Next,
-) -> Response {
-    match check_admin(&state, req.headers()) {
-        Ok(()) => next.run(req).await,
-        Err(e) => error_response(&e),
-    }
-}
-
-fn check_admin(state: &AppState, headers: &HeaderMap) -> Result<(), GatewayError> {
-    let keys = state.gateway.governor().admin_keys();
-    if keys.is_empty() {
-        return Err(GatewayError::NotFound(DISABLED.into()));
-    }
-    let presented = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .unwrap_or_default();
-    let matched = keys.iter().fold(false, |found, k| {
-        constant_time_eq(k.expose().as_bytes(), presented.as_bytes()) | found
-    });
-    if presented.is_empty() || !matched {
-        return Err(GatewayError::Unauthorized(
-            "the admin console needs `Authorization: Bearer <admin key>` with one of the \
-             proxy's admin_keys"
-                .into(),
-        ));
-    }
-    Ok(())
-}
-
-/// The query's `name=value` pairs.
-fn params(query: Option<&str>) -> Vec<(String, String)> {
-    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
+/// The query's parameters, refusing unknown and repeated ones (the admin API's rule).
+fn params(query: Option<&str>, allowed: &[&str]) -> Result<Vec<(String, String)>, GatewayError> {
+    crate::admin::query_params(query, allowed)
 }
 
 /// The number `name` (absent: `default`), or a 400 naming it.
@@ -98,11 +53,13 @@ fn number<T: std::str::FromStr>(
     name: &str,
     default: T,
 ) -> Result<T, GatewayError> {
-    match params.iter().find(|(k, _)| k == name) {
+    match crate::admin::param(params, name) {
         None => Ok(default),
-        Some((_, v)) => v.parse().map_err(|_| GatewayError::BadRequest {
-            param: Some(name.to_owned()),
-            message: format!("`{name}` must be a non-negative integer, not {v:?}"),
+        Some(v) => v.parse().map_err(|_| {
+            crate::admin::bad_param(
+                name,
+                format!("`{name}` must be a non-negative integer, not {v:?}"),
+            )
         }),
     }
 }
@@ -121,8 +78,8 @@ async fn overview(State(state): State<AppState>) -> Response {
 }
 
 async fn requests(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
-    let params = params(query.as_deref());
     answer((|| {
+        let params = params(query.as_deref(), &["after", "limit"])?;
         let after: u64 = number(&params, "after", 0)?;
         let limit: usize = number(&params, "limit", 100)?;
         let usage = state.gateway.usage();
@@ -137,8 +94,8 @@ async fn request_detail(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let params = params(query.as_deref());
     answer((|| {
+        let params = params(query.as_deref(), &["seq"])?;
         let seq = match params.iter().any(|(k, _)| k == "seq") {
             true => Some(number(&params, "seq", 0u64)?),
             false => None,
@@ -159,27 +116,20 @@ async fn backends_health(State(state): State<AppState>) -> Response {
 }
 
 async fn usage_daily(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
-    let params = params(query.as_deref());
-    let days: i64 = match number(&params, "days", 14) {
+    let days: i64 = match params(query.as_deref(), &["days"]).and_then(|p| number(&p, "days", 14)) {
         Ok(d) => d.clamp(1, MAX_DAYS),
         Err(e) => return error_response(&e),
     };
-    let Some(store) = state.gateway.governor().store() else {
-        return error_response(&GatewayError::Internal(
-            "usage records need the store (data_dir or storage.url)".into(),
-        ));
+    let store = match crate::admin::store(&state) {
+        Ok(s) => s,
+        Err(e) => return error_response(&e),
     };
     let now = ccp_gateway::usage::unix_ms_now() / 1000;
     let today = now - now.rem_euclid(DAY_SECS);
     let since = today - (days - 1) * DAY_SECS;
     match store.summarize_usage(since, today + DAY_SECS).await {
         Ok(rows) => json_response(StatusCode::OK, &daily(&rows, since, days)),
-        Err(e) => {
-            tracing::error!(error = %e, "could not read usage records");
-            error_response(&GatewayError::Internal(
-                "the usage records are unavailable; try again".into(),
-            ))
-        }
+        Err(e) => error_response(&crate::admin::store_failed(e)),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The operator console (issue 15): a single page served at `/admin` on the main listener, its
 //! script and style at `/admin/assets/…`, all embedded in the binary (`assets/`, plain
 //! HTML/CSS/JS: no build step, nothing fetched at run time), and the admin endpoints it needs
-//! beside the admin API's ([`api`]).
+//! beside the admin API's ([`api`], served by `crate::admin` behind its authentication).
 //!
 //! The page itself holds nothing secret: it asks for an admin key, keeps it in the tab's
 //! `sessionStorage` and sends it as `Authorization: Bearer …` to the admin endpoints, which check
@@ -62,12 +62,11 @@ async fn asset(State(state): State<AppState>, Path(file): Path<String>) -> Respo
 
 /// The 404 of a proxy without admin keys.
 fn disabled(state: &AppState) -> Option<Response> {
-    state
-        .gateway
-        .governor()
-        .admin_keys()
-        .is_empty()
-        .then(|| error_response(&GatewayError::NotFound(api::DISABLED.into())))
+    state.gateway.governor().admin_keys().is_empty().then(|| {
+        error_response(&GatewayError::NotFound(
+            crate::layers::admin_auth::DISABLED.into(),
+        ))
+    })
 }
 
 fn page(body: &'static str, content_type: &'static str) -> Response {

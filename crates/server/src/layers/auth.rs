@@ -47,16 +47,13 @@ pub async fn authenticate(
     if keys.is_empty() && !governor.keys_possible() {
         return Ok(ClientIdentity::anonymous());
     }
-    let presented = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
-        .map(str::trim)
-        .filter(|k| !k.is_empty());
+    let presented = bearer_token(headers).or_else(|| {
+        headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+    });
     let Some(presented) = presented else {
         return Err(GatewayError::Unauthorized(
             "missing client key: send `Authorization: Bearer <key>` with one of the proxy's client_keys".into(),
@@ -75,8 +72,21 @@ pub async fn authenticate(
     ))
 }
 
+/// The non-empty token of `Authorization: Bearer <token>`.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+}
+
 /// The index of the key equal to `presented`, comparing against every key.
-fn matching_key(keys: &[&str], presented: &[u8]) -> Option<usize> {
+pub(crate) fn matching_key(keys: &[&str], presented: &[u8]) -> Option<usize> {
     let mut found = None;
     for (i, key) in keys.iter().enumerate() {
         if constant_time_eq(key.as_bytes(), presented) && found.is_none() {

@@ -10,11 +10,12 @@
 //!    keeps serving.
 //!
 //! Client authentication ([`auth`]) sits inside, on the routes that need it, because `/health`
-//! does not.
+//! does not; the admin API has its own ([`admin_auth`]), which client keys never pass.
 //!
 //! Invariant: nothing here logs a header value, a query string or a configured secret; paths
 //! and reasons go through the gateway's redactor.
 
+pub mod admin_auth;
 pub mod auth;
 pub mod edge_log;
 pub mod panic;

@@ -1,8 +1,9 @@
 //! Test harness: the whole app on 127.0.0.1:0 in-process.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use ccp_gateway::Gateway;
 use serde_json::Value;
@@ -206,5 +207,62 @@ pub async fn read_ws_response(ws: &mut Ws) -> Vec<Value> {
         ) {
             return out;
         }
+    }
+}
+
+/// Everything the test binary logged (one global subscriber: the server's tasks run on other
+/// threads). Tests tell their lines apart by request id.
+pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+#[derive(Clone)]
+pub struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Starts capturing logs at `level` and above (the first call's level holds for the binary).
+pub fn captured_logs(level: tracing_subscriber::filter::LevelFilter) -> CapturedLogs {
+    static BUFFER: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    let buffer = BUFFER.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = LogWriter(buffer.clone());
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(level)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        buffer
+    });
+    CapturedLogs(buffer.clone())
+}
+
+impl CapturedLogs {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// The `ccp::edge` lines of the request with this id.
+    pub fn edge_lines(&self, request_id: &str) -> Vec<String> {
+        let field = format!("request_id={request_id} ");
+        self.text()
+            .lines()
+            .filter(|l| l.contains("ccp::edge: answered") && l.contains(&field))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The one `ccp::edge` line of the request with this id.
+    pub fn edge_line(&self, request_id: &str) -> String {
+        let mut lines = self.edge_lines(request_id);
+        assert_eq!(lines.len(), 1, "one line for {request_id}: {lines:#?}");
+        lines.remove(0)
     }
 }

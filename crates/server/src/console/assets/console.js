@@ -316,7 +316,7 @@
           setTimeout(() => { revoke.classList.remove("armed"); revoke.textContent = "Revoke"; }, 4000);
           return;
         }
-        try { await api(`/admin/v1/keys/${encodeURIComponent(k.id)}/revoke`, { method: "POST" }); await pages.keys.load(); } catch (e) { showError(e); }
+        try { await api(`/admin/v1/keys/${encodeURIComponent(k.id)}`, { method: "DELETE" }); await pages.keys.load(); } catch (e) { showError(e); }
       });
       actions.append(edit, " ", revoke);
     }
