@@ -36,7 +36,7 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
     vec![
         (Method::GET, "/overview", get(overview)),
         (Method::GET, "/requests", get(requests)),
-        (Method::GET, "/requests/{id}", get(request_detail)),
+        (Method::GET, "/requests/{request_id}", get(request_detail)),
         (Method::GET, "/backends/health", get(backends_health)),
         (Method::GET, "/usage/daily", get(usage_daily)),
     ]
