@@ -190,7 +190,13 @@ impl RequestLog {
             code: e.code().to_owned(),
             message: crate::usage::short(&self.redactor.redact(&e.to_string())),
         });
-        self.scope.upstream_error(e.status(), e.code());
+        // A group's attempt does not end the request: the group may move on (and when it does
+        // not, the edge ends it with the failure it answers).
+        if self.note.is_some() {
+            self.scope.attempt_failed(e.code());
+        } else {
+            self.scope.upstream_error(e.status(), e.code());
+        }
         tracing::error!(
             target: "ccp::access",
             backend = %self.backend,

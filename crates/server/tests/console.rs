@@ -240,3 +240,64 @@ async fn usage_records_reach_the_store_in_batches_and_the_daily_series() {
     assert_eq!(daily["by_key"][0]["requests"], json!([0, 0, 3]));
     assert_eq!(daily["by_model"][0]["name"], "upstream-model");
 }
+
+#[tokio::test]
+async fn a_fallback_is_recorded_once_under_the_backend_that_answered() {
+    let upstream = MockUpstream::start(Strictness::default()).await;
+    let mut config: Value = serde_json::from_str(&config(&upstream.url(), json!({}))).unwrap();
+    config["backends"].as_array_mut().unwrap().push(
+        json!({"name": "spare", "url": upstream.url(), "api_key": UPSTREAM_KEY,
+                     "model": "spare-model", "protocol": "openai", "max_retries": 0,
+                     "match_rules": {"models": ["spare-*"]}}),
+    );
+    config["model_groups"] = json!([{"model": "client-model", "backends": ["spare", "main"],
+                                     "on": ["5xx"], "cooldown_secs": 600}]);
+    let app = start(&config.to_string()).await;
+    upstream.push(Reply::json(
+        503,
+        json!({"error": {"message": "spare is overloaded", "type": "server_error"}}),
+    ));
+    upstream.push(Reply::text_stream("From main."));
+    ask(&app, true, "fell-back").await.text().await.unwrap();
+
+    let (_, list) = admin_get(&app, "/admin/v1/requests", Some(ADMIN_KEY)).await;
+    let data = list["data"].as_array().unwrap();
+    assert_eq!(data.len(), 1, "one request, one record: {list}");
+    let r = &data[0];
+    assert_eq!(
+        (r["status"].clone(), r["code"].clone()),
+        (json!(200), json!("ok")),
+        "{r}"
+    );
+    assert_eq!(r["backend"], "main");
+    assert_eq!(r["fallbacks"], 1);
+    assert_eq!(
+        r["output_tokens"].as_u64().map(|n| n > 0),
+        Some(true),
+        "{r}"
+    );
+    let metrics = app.gateway.telemetry().metrics().render();
+    assert!(
+        metrics.contains(
+            r#"ccp_upstream_errors_total{backend="spare",code="server_is_overloaded"} 1"#
+        ),
+        "{metrics}"
+    );
+    assert!(!metrics.contains(r#"status_class="5xx""#), "{metrics}");
+
+    let (_, health) = admin_get(&app, "/admin/v1/backends/health", Some(ADMIN_KEY)).await;
+    let spare = health["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == "spare")
+        .unwrap();
+    assert_eq!(spare["status"], "cooling_down", "{health}");
+    assert_eq!(spare["groups"][0]["state"], "cooling_down");
+    assert!(spare["groups"][0]["cooldown_left_secs"].as_f64().unwrap() > 500.0);
+    assert_eq!(spare["recent_errors"][0]["request_id"], "fell-back");
+    assert!(spare["recent_errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("spare is overloaded"));
+}

@@ -144,6 +144,47 @@ struct State {
     client_model: Option<String>,
     cache: Option<&'static str>,
     finished: bool,
+    /// While a model group tries backends: an attempt's end is held, not applied
+    /// ([`RequestScope::hold_finish`]).
+    hold: bool,
+    held: Option<HeldOutcome>,
+}
+
+/// An [`Outcome`] kept until the group knows whether it is the request's.
+struct HeldOutcome {
+    status: u16,
+    code: String,
+    tokens: Option<Tokens>,
+    response_id: Option<String>,
+    response_model: Option<String>,
+    finish_reasons: Vec<String>,
+    output_messages: Option<String>,
+}
+
+impl HeldOutcome {
+    fn of(o: &Outcome<'_>) -> Self {
+        HeldOutcome {
+            status: o.status,
+            code: o.code.to_owned(),
+            tokens: o.tokens,
+            response_id: o.response_id.map(str::to_owned),
+            response_model: o.response_model.map(str::to_owned),
+            finish_reasons: o.finish_reasons.iter().map(|r| (*r).to_owned()).collect(),
+            output_messages: o.output_messages.clone(),
+        }
+    }
+
+    fn outcome(&self) -> Outcome<'_> {
+        Outcome {
+            status: self.status,
+            code: &self.code,
+            tokens: self.tokens,
+            response_id: self.response_id.as_deref(),
+            response_model: self.response_model.as_deref(),
+            finish_reasons: self.finish_reasons.iter().map(String::as_str).collect(),
+            output_messages: self.output_messages.clone(),
+        }
+    }
 }
 
 impl Telemetry {
@@ -345,6 +386,39 @@ impl RequestScope {
         });
     }
 
+    /// A model group's attempt failed (counted by backend); the request goes on to the group's
+    /// next backend, or ends with the failure at the edge.
+    pub fn attempt_failed(&self, code: &str) {
+        self.with(|scope, state| {
+            if !state.finished {
+                let backend = state.route.as_ref().map_or("none", |r| r.backend.as_str());
+                scope.telemetry.metrics().upstream_error(backend, code);
+            }
+        });
+    }
+
+    /// From now on an attempt's end is held instead of ending the request: a model group is about
+    /// to try backends, and a failed attempt it moves on from is not the request's end.
+    pub fn hold_finish(&self) {
+        self.with(|_, state| state.hold = true);
+    }
+
+    /// The group moved on: the held end of the last attempt is dropped.
+    pub fn discard_held(&self) {
+        self.with(|_, state| state.held = None);
+    }
+
+    /// The group is done: a held end (its last attempt failed before any byte) ends the request
+    /// now, and later ends apply at once again.
+    pub fn release_held(&self) {
+        self.with(|scope, state| {
+            state.hold = false;
+            if let Some(held) = state.held.take() {
+                scope.finish(state, &held.outcome());
+            }
+        });
+    }
+
     /// The request ended (the first report wins; later ones are ignored).
     pub fn finish(&self, outcome: Outcome<'_>) {
         self.with(|scope, state| scope.finish(state, &outcome));
@@ -354,6 +428,12 @@ impl RequestScope {
 impl Scope {
     fn finish(&self, state: &mut State, outcome: &Outcome<'_>) {
         if state.finished {
+            return;
+        }
+        if state.hold {
+            if state.held.is_none() {
+                state.held = Some(HeldOutcome::of(outcome));
+            }
             return;
         }
         state.finished = true;
@@ -457,6 +537,10 @@ impl Drop for Scope {
     fn drop(&mut self) {
         let mut state =
             std::mem::take(self.state.get_mut().unwrap_or_else(PoisonError::into_inner));
+        state.hold = false;
+        if let Some(held) = state.held.take() {
+            self.finish(&mut state, &held.outcome());
+        }
         self.finish(
             &mut state,
             &Outcome {
