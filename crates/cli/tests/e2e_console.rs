@@ -33,8 +33,10 @@ fn config(upstream: &str, log_body: bool) -> Value {
             {"name": "main", "url": upstream, "api_key": UPSTREAM_KEY, "model": "kimi-k2.6",
              "protocol": "openai", "match_rules": {"default": true}},
             {"name": "spare", "url": upstream, "api_key": UPSTREAM_KEY, "model": "glm-4.6",
-             "protocol": "openai", "match_rules": {"models": ["glm-*"]}}
+             "protocol": "openai", "max_retries": 0, "match_rules": {"models": ["glm-*"]}}
         ],
+        "model_groups": [{"model": "gpt-4o", "backends": ["spare", "main"], "on": ["5xx"],
+                          "cooldown_secs": 600}],
         "pricing": {"*": {"input_per_mtok": 2000.0, "output_per_mtok": 8000.0}},
         "client_keys": [CLIENT_KEY],
         "admin_keys": [ADMIN_KEY],
@@ -161,8 +163,11 @@ async fn click(c: &Client, css: &str) {
 
 /// One streamed Responses request with `key` and this request id; its status.
 async fn respond(proxy: &Proxy, key: &str, request_id: &str) -> u16 {
-    let body =
-        json!({"model": "kimi-k2.6", "input": format!("say hi {PROMPT_CANARY}"), "stream": true});
+    respond_with(proxy, key, request_id, "kimi-k2.6").await
+}
+
+async fn respond_with(proxy: &Proxy, key: &str, request_id: &str, model: &str) -> u16 {
+    let body = json!({"model": model, "input": format!("say hi {PROMPT_CANARY}"), "stream": true});
     let resp = reqwest::Client::new()
         .post(proxy.url("/v1/responses"))
         .bearer_auth(key)
@@ -193,6 +198,16 @@ async fn console_in_chromium_login_live_requests_keys_spend_backends() {
         )));
         assert_eq!(respond(&proxy, key, &format!("warmup-{i}")).await, 200);
     }
+    // A model group whose first backend fails: the request falls back, the backend cools down.
+    upstream.push(Reply::json(
+        503,
+        json!({"error": {"message": "the spare upstream is overloaded", "type": "server_error"}}),
+    ));
+    upstream.push(Reply::text_stream("Served by the fallback."));
+    assert_eq!(
+        respond_with(&proxy, CLIENT_KEY, "fell-back", "gpt-4o").await,
+        200
+    );
 
     // A wrong admin key is refused and the console stays closed.
     c.goto(&proxy.url("/admin")).await.unwrap();
@@ -359,9 +374,11 @@ async fn console_in_chromium_login_live_requests_keys_spend_backends() {
     click(&c, "a[data-page=backends]").await;
     wait_true(
         &c,
-        "return document.querySelector('.backend[data-backend=main]') !== null",
+        "const spare = document.querySelector('.backend[data-backend=spare]'); \
+         return spare !== null && spare.textContent.includes('cooling down') \
+             && spare.textContent.includes('the spare upstream is overloaded')",
         Duration::from_secs(5),
-        "the backends",
+        "the cooling backend with its error",
     )
     .await;
     shot(&c, &shots, "backends").await;
