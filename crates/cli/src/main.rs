@@ -181,6 +181,9 @@ async fn run(config: ccp_gateway::config::Config) -> ExitCode {
         }));
     }
     let mut server_stop = stop_rx.clone();
+    // Batched writes still pending at exit (at most the last half second's) go to the store.
+    let usage = gateway.usage().clone();
+    let governor = gateway.governor().clone();
     let server = tokio::spawn(ccp_server::serve(listener, gateway, async move {
         let _ = server_stop.wait_for(|s| *s).await;
     }));
@@ -208,6 +211,8 @@ async fn run(config: ccp_gateway::config::Config) -> ExitCode {
             ExitCode::SUCCESS
         }
     };
+    usage.flush().await;
+    governor.flush_ledger().await;
     // Queued spans go out now, unless the collector takes longer than this.
     let _ = tokio::task::spawn_blocking(move || {
         telemetry.shutdown(std::time::Duration::from_secs(2));
