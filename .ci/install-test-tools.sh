@@ -4,9 +4,10 @@
 #   * a Python venv with the OpenAI SDK (pinned)        -> .tools/venv/bin/python
 #   * the Vercel AI SDK (npm ai, @ai-sdk/openai, zod; pinned) -> .tools/node_modules/{ai,@ai-sdk/openai,zod}
 #   * Debian packages, only when missing and only when running as root (node/npm, python3-venv,
-#     prometheus: the server the metrics end-to-end test scrapes the proxy with)
+#     prometheus: the server the metrics end-to-end test scrapes the proxy with; chromium and
+#     chromium-driver: the headless browser the console end-to-end test drives)
 # Tests locate these through crates/testkit (codex_binary, python_bin, vercel_ai_sdk,
-# prometheus_binary) and fail, never skip,
+# prometheus_binary, chromium) and fail, never skip,
 # when they are absent.
 set -euo pipefail
 
@@ -28,6 +29,8 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 if ((${#missing[@]})); then
     if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
         log "installing Debian packages: ${missing[*]}"

@@ -6,6 +6,7 @@ mod doctor;
 mod keys;
 mod logging;
 mod startup;
+mod usage;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +46,8 @@ enum Command {
     /// Create, list, show, update or revoke virtual keys in the config's store (no proxy needs
     /// to run).
     Keys(Box<keys::Args>),
+    /// Sum the usage records in the store by key, model and day (--json for JSON).
+    Usage(usage::Args),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Some(Command::CodexConfig(args)) => codex_config::run(&cli.config, args),
         Some(Command::Doctor(args)) => doctor::run(&cli.config, args),
         Some(Command::Keys(args)) => keys::run(&cli.config, *args),
+        Some(Command::Usage(args)) => usage::run(&cli.config, args),
         Some(Command::Providers) => {
             print!("{}", ccp_providers::profile::describe_all());
             ExitCode::SUCCESS
@@ -177,6 +181,9 @@ async fn run(config: ccp_gateway::config::Config) -> ExitCode {
         }));
     }
     let mut server_stop = stop_rx.clone();
+    // Batched writes still pending at exit (at most the last half second's) go to the store.
+    let usage = gateway.usage().clone();
+    let governor = gateway.governor().clone();
     let server = tokio::spawn(ccp_server::serve(listener, gateway, async move {
         let _ = server_stop.wait_for(|s| *s).await;
     }));
@@ -204,6 +211,8 @@ async fn run(config: ccp_gateway::config::Config) -> ExitCode {
             ExitCode::SUCCESS
         }
     };
+    usage.flush().await;
+    governor.flush_ledger().await;
     // Queued spans go out now, unless the collector takes longer than this.
     let _ = tokio::task::spawn_blocking(move || {
         telemetry.shutdown(std::time::Duration::from_secs(2));

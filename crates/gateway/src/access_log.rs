@@ -31,6 +31,8 @@ pub(crate) struct RequestLog {
     pub(crate) note: Option<std::sync::Arc<FailureNote>>,
     /// The request's spans and metrics.
     pub(crate) scope: RequestScope,
+    /// Where upstream failures are listed for the console (`crate::usage`).
+    pub(crate) usage: std::sync::Arc<crate::usage::UsageLog>,
 }
 
 impl RequestLog {
@@ -140,6 +142,19 @@ impl RequestLog {
         });
     }
 
+    /// The request as sent upstream: logged (redacted) with `log_body`, and kept for the
+    /// request's record when its scope keeps bodies (`log_body` too).
+    pub(crate) fn upstream_request(&self, body: &str) {
+        if !self.log_body {
+            return;
+        }
+        let body = self.redactor.redact(body);
+        tracing::info!(backend = %self.backend, upstream_body = %body, "upstream request body");
+        if let Some(bodies) = self.scope.bodies() {
+            bodies.set_upstream_request(&body);
+        }
+    }
+
     fn line(&self, status: u16, outcome: &str, error_code: &str, usage: &ResponseUsage) {
         tracing::info!(
             target: "ccp::access",
@@ -167,7 +182,21 @@ impl RequestLog {
     }
 
     pub(crate) fn error(&self, e: &GatewayError) {
-        self.scope.upstream_error(e.status(), e.code());
+        self.usage.upstream_error(crate::usage::UpstreamError {
+            at_ms: crate::usage::unix_ms_now(),
+            backend: self.backend.clone(),
+            request_id: self.scope.request_id().unwrap_or_default().to_owned(),
+            status: e.status(),
+            code: e.code().to_owned(),
+            message: crate::usage::short(&self.redactor.redact(&e.to_string())),
+        });
+        // A group's attempt does not end the request: the group may move on (and when it does
+        // not, the edge ends it with the failure it answers).
+        if self.note.is_some() {
+            self.scope.attempt_failed(e.code());
+        } else {
+            self.scope.upstream_error(e.status(), e.code());
+        }
         tracing::error!(
             target: "ccp::access",
             backend = %self.backend,

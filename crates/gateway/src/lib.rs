@@ -23,6 +23,7 @@ pub mod redact;
 pub mod routing;
 pub mod state;
 pub mod upstream;
+pub mod usage;
 
 pub use cache::{CacheControl, CacheMode, CachePolicy, CacheStatus, ResponseCache};
 pub use error::GatewayError;

@@ -37,8 +37,11 @@ use crate::routing::Router;
 use crate::state::ResponseState;
 use crate::upstream::stream::FailureMapper;
 use crate::upstream::Upstream;
+use crate::usage::UsageLog;
 
 mod answer;
+mod health;
+mod record;
 mod serve;
 mod state_input;
 
@@ -216,6 +219,8 @@ pub struct Gateway {
     telemetry: Telemetry,
     /// The model names metric labels may carry.
     model_names: ModelNames,
+    /// Finished requests: usage records and the console's live list (`crate::usage`).
+    usage: Arc<UsageLog>,
 }
 
 impl Gateway {
@@ -261,6 +266,7 @@ impl Gateway {
             })
             .collect();
         let model_names = ModelNames::new(&config);
+        let usage = Arc::new(UsageLog::new(config.governance.prices.clone(), None));
         Ok(Gateway {
             config: Arc::new(config),
             router,
@@ -274,6 +280,7 @@ impl Gateway {
             origins,
             telemetry: Telemetry::metrics_only(),
             model_names,
+            usage,
         })
     }
 
@@ -299,6 +306,10 @@ impl Gateway {
         let governor = Arc::new(governor);
         governor.spawn_revocation_listener();
         let mut gateway = Gateway::new(config)?.with_state(state);
+        gateway.usage = Arc::new(UsageLog::new(
+            governor.prices().clone(),
+            governor.store().cloned(),
+        ));
         gateway.governor = governor;
         Ok(gateway)
     }
@@ -552,6 +563,7 @@ impl Gateway {
             redactor: self.redactor.clone(),
             note,
             scope: scope.clone(),
+            usage: self.usage.clone(),
         };
         Ok((log, mapper))
     }

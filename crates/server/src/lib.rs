@@ -20,6 +20,7 @@
 //! are written in exactly one place ([`sse::frame`]), which assigns `sequence_number`.
 
 pub mod admin;
+pub mod console;
 pub mod hints;
 pub mod ingress;
 pub mod layers;

@@ -10,17 +10,18 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::get;
+use ccp_gateway::identity::ClientIdentity;
 use ccp_gateway::{Gateway, GatewayError};
 use ccp_telemetry::{Ingress, Outcome, RequestScope, RequestStart, Transport};
 
 use crate::{error_response, AppState};
 
-/// Starts the telemetry of an LLM request.
+/// Starts the telemetry of an LLM request (which also makes its usage record when it ends).
 pub fn start_scope(
     gateway: &Gateway,
     headers: &HeaderMap,
     request_id: &str,
-    client: &str,
+    identity: &ClientIdentity,
     ingress: Ingress,
     transport: Transport,
 ) -> RequestScope {
@@ -32,9 +33,10 @@ pub fn start_scope(
     telemetry.start_request(RequestStart {
         ingress,
         transport,
-        client,
+        client: &identity.id,
         request_id,
         parent,
+        record: Some(gateway.record_start(identity)),
     })
 }
 

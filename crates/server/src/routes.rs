@@ -55,6 +55,8 @@ pub fn router(state: AppState, extra: Router<AppState>) -> Router {
     }
     // The admin API checks admin keys itself (`layers::admin_auth`); client keys never pass.
     app = app.nest(admin::PREFIX, admin::router(&state));
+    // The operator console's page and assets (no key to load them; its data needs one).
+    app = app.merge(crate::console::router());
     // Future ingresses join `ingress::router`; `extra` routes (tests' probes) take client keys.
     if extra.has_routes() {
         app = app

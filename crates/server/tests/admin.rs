@@ -358,8 +358,21 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
     )
     .await;
     let id = created["id"].as_str().unwrap();
+    // A request for the console's `requests/{request_id}`.
+    upstream.push(Reply::completion_text("hi"));
+    let resp = reqwest::Client::new()
+        .post(app.url("/v1/responses"))
+        .bearer_auth(CLIENT_KEY)
+        .header("x-request-id", "probe-request")
+        .json(&json!({"model": "upstream-model", "input": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
     for (method, path) in &documented {
-        let path = path.replace("{id}", id);
+        let path = path
+            .replace("{id}", id)
+            .replace("{request_id}", "probe-request");
         let body = (method == "POST" || method == "PATCH").then(|| json!({"name": "probe-2"}));
         let (status, body) = admin(&app, method, &path, body).await;
         assert!(

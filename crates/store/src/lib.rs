@@ -180,10 +180,12 @@ impl Dialect {
 mod keys;
 mod spend;
 mod usage;
+mod usage_summary;
 
 pub use keys::VirtualKeyRecord;
 pub use spend::{SpendDelta, SpendRow};
 pub use usage::{UsageGroup, UsageQuery, UsageRecord, UsageTotal};
+pub use usage_summary::{UsageSummaryRow, DAY_SECS};
 
 impl Store {
     /// Opens (and migrates) the store named by `url_or_data_dir`: a `postgres://` (or

@@ -87,31 +87,44 @@ fn to_u64(n: i64) -> u64 {
 impl Store {
     /// Appends one usage row.
     pub async fn insert_usage(&self, record: &UsageRecord) -> Result<()> {
+        self.insert_usage_batch(std::slice::from_ref(record)).await
+    }
+
+    /// Appends usage rows, all in one transaction (the gateway writes them in batches, so a
+    /// request never waits on a commit of its own).
+    pub async fn insert_usage_batch(&self, records: &[UsageRecord]) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
         on_pool!(self, pool, _d => {
-            sqlx::query(
-                "INSERT INTO usage_records (request_id, created_at, key_id, principal, team, \
-                 backend, model, input_tokens, cached_input_tokens, output_tokens, \
-                 reasoning_tokens, cost_micro_usd, latency_ms, status, cache, fallback) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-            )
-            .bind(&record.request_id)
-            .bind(record.created_at)
-            .bind(&record.key_id)
-            .bind(&record.principal)
-            .bind(&record.team)
-            .bind(&record.backend)
-            .bind(&record.model)
-            .bind(to_i64(record.input_tokens))
-            .bind(to_i64(record.cached_input_tokens))
-            .bind(to_i64(record.output_tokens))
-            .bind(to_i64(record.reasoning_tokens))
-            .bind(to_i64(record.cost_micro_usd))
-            .bind(to_i64(record.latency_ms))
-            .bind(&record.status)
-            .bind(&record.cache)
-            .bind(to_i64(record.fallback))
-            .execute(pool)
-            .await?;
+            let mut tx = pool.begin().await?;
+            for record in records {
+                sqlx::query(
+                    "INSERT INTO usage_records (request_id, created_at, key_id, principal, team, \
+                     backend, model, input_tokens, cached_input_tokens, output_tokens, \
+                     reasoning_tokens, cost_micro_usd, latency_ms, status, cache, fallback) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                )
+                .bind(&record.request_id)
+                .bind(record.created_at)
+                .bind(&record.key_id)
+                .bind(&record.principal)
+                .bind(&record.team)
+                .bind(&record.backend)
+                .bind(&record.model)
+                .bind(to_i64(record.input_tokens))
+                .bind(to_i64(record.cached_input_tokens))
+                .bind(to_i64(record.output_tokens))
+                .bind(to_i64(record.reasoning_tokens))
+                .bind(to_i64(record.cost_micro_usd))
+                .bind(to_i64(record.latency_ms))
+                .bind(&record.status)
+                .bind(&record.cache)
+                .bind(to_i64(record.fallback))
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
             Ok(())
         })
     }

@@ -6,8 +6,8 @@
 mod common;
 
 use ccp_store::{
-    SpendDelta, Store, StoreError, UsageGroup, UsageQuery, UsageRecord, UsageTotal,
-    VirtualKeyRecord,
+    SpendDelta, Store, StoreError, UsageGroup, UsageQuery, UsageRecord, UsageSummaryRow,
+    UsageTotal, VirtualKeyRecord, DAY_SECS,
 };
 use common::{with_postgres, with_sqlite};
 use serde_json::json;
@@ -20,6 +20,7 @@ both!(
     usage_records_round_trip,
     spend_windows_list_every_scope_of_a_kind,
     usage_totals_group_and_sum,
+    usage_batches_and_daily_summary,
 );
 
 fn key(id: &str, hash: &str) -> VirtualKeyRecord {
@@ -225,6 +226,62 @@ async fn usage_records_round_trip(store: Store) {
     );
     let one = UsageQuery { limit: 1, ..all };
     assert_eq!(store.list_usage(&one).await.unwrap(), vec![third]);
+}
+
+async fn usage_batches_and_daily_summary(store: Store) {
+    let day0 = 20_000 * DAY_SECS;
+    let mut batch = vec![
+        usage("req_1", day0 + 10, Some("vk_a")),
+        usage("req_2", day0 + 20, Some("vk_a")),
+        usage("req_3", day0 + DAY_SECS + 5, Some("vk_a")),
+        usage("req_4", day0 + 30, None),
+    ];
+    batch[1].cache = "hit".to_owned();
+    batch[1].cost_micro_usd = 0;
+    batch[3].model = "glm-4.6".to_owned();
+    store.insert_usage_batch(&batch).await.unwrap();
+    store.insert_usage_batch(&[]).await.unwrap();
+    let all = UsageQuery {
+        since: 0,
+        until: i64::MAX,
+        key_id: None,
+        limit: 10,
+    };
+    assert_eq!(store.list_usage(&all).await.unwrap().len(), 4);
+    let rows = store
+        .summarize_usage(day0, day0 + 2 * DAY_SECS)
+        .await
+        .unwrap();
+    let row = |day: i64, key: Option<&str>, model: &str, requests: u64, cost: u64, hits: u64| {
+        UsageSummaryRow {
+            day,
+            key_id: key.map(str::to_owned),
+            model: model.to_owned(),
+            requests,
+            input_tokens: 1_200 * requests,
+            cached_input_tokens: 1_000 * requests,
+            output_tokens: 300 * requests,
+            reasoning_tokens: 120 * requests,
+            cost_micro_usd: cost,
+            cache_hits: hits,
+        }
+    };
+    let mut expected = vec![
+        row(day0, Some("vk_a"), "kimi-k2", 2, 1_021, 1),
+        row(day0, None, "glm-4.6", 1, 1_021, 0),
+        row(day0 + DAY_SECS, Some("vk_a"), "kimi-k2", 1, 1_021, 0),
+    ];
+    // NULL sorts first in SQLite and last in PostgreSQL: compare without relying on it.
+    let mut got = rows.clone();
+    let order = |r: &UsageSummaryRow| (r.day, r.key_id.clone(), r.model.clone());
+    got.sort_by_key(order);
+    expected.sort_by_key(order);
+    assert_eq!(got, expected);
+    let later = store
+        .summarize_usage(day0 + DAY_SECS, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(later.len(), 1);
 }
 
 async fn spend_windows_list_every_scope_of_a_kind(store: Store) {

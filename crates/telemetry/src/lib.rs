@@ -16,6 +16,7 @@ pub mod content;
 pub mod export;
 pub mod metrics;
 pub mod propagation;
+pub mod record;
 pub mod scope;
 pub mod settings;
 
@@ -26,6 +27,7 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 
 pub use metrics::{Metrics, Tokens};
+pub use record::{Bodies, BodiesSnapshot, RecordSink, RecordStart, RequestRecord};
 pub use scope::{Attempt, Ingress, Outcome, RequestScope, RequestStart, Route, Transport};
 pub use settings::{OtlpProtocol, TraceSettings};
 

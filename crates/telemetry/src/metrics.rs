@@ -412,6 +412,20 @@ impl Metrics {
             .dec();
     }
 
+    /// Upstream streams open now, over every ingress and transport (`ccp_active_streams`).
+    pub fn active_streams(&self) -> i64 {
+        let mut total = 0;
+        for ingress in ["responses", "chat"] {
+            for transport in ["http", "websocket"] {
+                total += self
+                    .active_streams
+                    .get_or_create(&EdgeLabels { ingress, transport })
+                    .get();
+            }
+        }
+        total
+    }
+
     /// Counts an open WebSocket connection until the guard drops.
     pub fn websocket_connected(&self) -> WebSocketGuard {
         self.websocket_connections.inc();

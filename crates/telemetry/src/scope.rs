@@ -10,7 +10,7 @@
 //! holds a key; prompt and completion text only when `capture_content` is on.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use opentelemetry::trace::{
     Span as _, SpanContext, SpanKind, Status, TraceContextExt as _, Tracer as _,
@@ -19,6 +19,7 @@ use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
 use opentelemetry_sdk::trace::Span;
 
 use crate::metrics::{code_label, status_class, FinishedRequest, RequestLabels, Tokens};
+use crate::record::{Bodies, RecordStart, RequestRecord};
 use crate::Telemetry;
 
 /// The API a client spoke.
@@ -63,6 +64,8 @@ pub struct RequestStart<'a> {
     pub request_id: &'a str,
     /// The client's `traceparent`, if any ([`crate::propagation::extract_parent`]).
     pub parent: Option<SpanContext>,
+    /// Where the request's record goes when it ends (none: no record).
+    pub record: Option<RecordStart>,
 }
 
 /// Where the gateway sent the request.
@@ -116,7 +119,17 @@ struct Scope {
     started: Instant,
     ingress: Ingress,
     transport: Transport,
+    record: Option<Recording>,
     state: Mutex<State>,
+}
+
+/// What a scope that produces a record keeps besides its state.
+struct Recording {
+    start: RecordStart,
+    request_id: String,
+    client: String,
+    started_at: SystemTime,
+    bodies: Option<Bodies>,
 }
 
 #[derive(Default)]
@@ -124,8 +137,54 @@ struct State {
     span: Option<Span>,
     route: Option<Route>,
     attempts: u32,
+    /// Backends routed to (one per model-group attempt).
+    routes: u32,
     last_chunk: Option<Instant>,
+    ttft: Option<Duration>,
+    client_model: Option<String>,
+    cache: Option<&'static str>,
     finished: bool,
+    /// While a model group tries backends: an attempt's end is held, not applied
+    /// ([`RequestScope::hold_finish`]).
+    hold: bool,
+    held: Option<HeldOutcome>,
+}
+
+/// An [`Outcome`] kept until the group knows whether it is the request's.
+struct HeldOutcome {
+    status: u16,
+    code: String,
+    tokens: Option<Tokens>,
+    response_id: Option<String>,
+    response_model: Option<String>,
+    finish_reasons: Vec<String>,
+    output_messages: Option<String>,
+}
+
+impl HeldOutcome {
+    fn of(o: &Outcome<'_>) -> Self {
+        HeldOutcome {
+            status: o.status,
+            code: o.code.to_owned(),
+            tokens: o.tokens,
+            response_id: o.response_id.map(str::to_owned),
+            response_model: o.response_model.map(str::to_owned),
+            finish_reasons: o.finish_reasons.iter().map(|r| (*r).to_owned()).collect(),
+            output_messages: o.output_messages.clone(),
+        }
+    }
+
+    fn outcome(&self) -> Outcome<'_> {
+        Outcome {
+            status: self.status,
+            code: &self.code,
+            tokens: self.tokens,
+            response_id: self.response_id.as_deref(),
+            response_model: self.response_model.as_deref(),
+            finish_reasons: self.finish_reasons.iter().map(String::as_str).collect(),
+            output_messages: self.output_messages.clone(),
+        }
+    }
 }
 
 impl Telemetry {
@@ -148,11 +207,22 @@ impl Telemetry {
                 ])
                 .start_with_context(tracer, &parent)
         });
+        let record = start.record.map(|rec| {
+            rec.sink.started();
+            Recording {
+                bodies: rec.bodies.then(Bodies::default),
+                start: rec,
+                request_id: start.request_id.to_owned(),
+                client: start.client.to_owned(),
+                started_at: SystemTime::now(),
+            }
+        });
         RequestScope(Some(Arc::new(Scope {
             telemetry: self.clone(),
             started: Instant::now(),
             ingress: start.ingress,
             transport: start.transport,
+            record,
             state: Mutex::new(State {
                 span,
                 ..State::default()
@@ -200,8 +270,30 @@ impl RequestScope {
                 }
                 span.set_attributes(attrs);
             }
+            state.routes += 1;
             state.route = Some(route);
         });
+    }
+
+    /// The model the client asked for (for the request's record).
+    pub fn note_client_model(&self, model: &str) {
+        self.with(|_, state| state.client_model = Some(model.to_owned()));
+    }
+
+    /// The response cache's verdict (for the request's record).
+    pub fn note_cache(&self, verdict: &'static str) {
+        self.with(|_, state| state.cache = Some(verdict));
+    }
+
+    /// The request's id, when the scope produces a record.
+    pub fn request_id(&self) -> Option<&str> {
+        Some(self.0.as_ref()?.record.as_ref()?.request_id.as_str())
+    }
+
+    /// Where the request's bodies are kept, when the edge asked for them (`log_body`); fill it
+    /// with redacted text only.
+    pub fn bodies(&self) -> Option<&Bodies> {
+        self.0.as_ref()?.record.as_ref()?.bodies.as_ref()
     }
 
     /// Starts the request's next upstream attempt to `address:port` (every attempt after the
@@ -248,6 +340,7 @@ impl RequestScope {
             let metrics = scope.telemetry.metrics();
             match state.last_chunk {
                 None => {
+                    state.ttft = Some(now.duration_since(scope.started));
                     let ttft = now.duration_since(scope.started).as_secs_f64();
                     metrics.first_token(&route.backend, &route.model_label, ttft);
                     if let Some(span) = &mut state.span {
@@ -293,6 +386,39 @@ impl RequestScope {
         });
     }
 
+    /// A model group's attempt failed (counted by backend); the request goes on to the group's
+    /// next backend, or ends with the failure at the edge.
+    pub fn attempt_failed(&self, code: &str) {
+        self.with(|scope, state| {
+            if !state.finished {
+                let backend = state.route.as_ref().map_or("none", |r| r.backend.as_str());
+                scope.telemetry.metrics().upstream_error(backend, code);
+            }
+        });
+    }
+
+    /// From now on an attempt's end is held instead of ending the request: a model group is about
+    /// to try backends, and a failed attempt it moves on from is not the request's end.
+    pub fn hold_finish(&self) {
+        self.with(|_, state| state.hold = true);
+    }
+
+    /// The group moved on: the held end of the last attempt is dropped.
+    pub fn discard_held(&self) {
+        self.with(|_, state| state.held = None);
+    }
+
+    /// The group is done: a held end (its last attempt failed before any byte) ends the request
+    /// now, and later ends apply at once again.
+    pub fn release_held(&self) {
+        self.with(|scope, state| {
+            state.hold = false;
+            if let Some(held) = state.held.take() {
+                scope.finish(state, &held.outcome());
+            }
+        });
+    }
+
     /// The request ended (the first report wins; later ones are ignored).
     pub fn finish(&self, outcome: Outcome<'_>) {
         self.with(|scope, state| scope.finish(state, &outcome));
@@ -302,6 +428,12 @@ impl RequestScope {
 impl Scope {
     fn finish(&self, state: &mut State, outcome: &Outcome<'_>) {
         if state.finished {
+            return;
+        }
+        if state.hold {
+            if state.held.is_none() {
+                state.held = Some(HeldOutcome::of(outcome));
+            }
             return;
         }
         state.finished = true;
@@ -327,6 +459,28 @@ impl Scope {
             seconds: self.started.elapsed().as_secs_f64(),
             tokens: outcome.tokens,
         });
+        if let Some(rec) = &self.record {
+            rec.start.sink.finished(RequestRecord {
+                request_id: rec.request_id.clone(),
+                client: rec.client.clone(),
+                principal: rec.start.principal.clone(),
+                team: rec.start.team.clone(),
+                ingress: self.ingress,
+                transport: self.transport,
+                started_at: rec.started_at,
+                latency: self.started.elapsed(),
+                ttft: state.ttft,
+                backend: state.route.as_ref().map(|r| r.backend.clone()),
+                model: state.route.as_ref().map(|r| r.request_model.clone()),
+                client_model: state.client_model.take(),
+                status: outcome.status,
+                code: code.to_owned(),
+                tokens: outcome.tokens,
+                backends_tried: state.routes,
+                cache: state.cache,
+                bodies: rec.bodies.clone(),
+            });
+        }
         if let Some(mut span) = state.span.take() {
             span.set_attributes(outcome_attributes(outcome, state.attempts));
             if code != "ok" {
@@ -383,6 +537,10 @@ impl Drop for Scope {
     fn drop(&mut self) {
         let mut state =
             std::mem::take(self.state.get_mut().unwrap_or_else(PoisonError::into_inner));
+        state.hold = false;
+        if let Some(held) = state.held.take() {
+            self.finish(&mut state, &held.outcome());
+        }
         self.finish(
             &mut state,
             &Outcome {
@@ -482,6 +640,7 @@ mod tests {
                 client: "client-key-0",
                 request_id: "r",
                 parent: None,
+                record: None,
             })
         };
         let scope = start();
@@ -513,5 +672,85 @@ mod tests {
             assert!(text.contains(line), "missing {line}\n{text}");
         }
         assert!(!text.contains(r#"code="ok""#), "finished twice:\n{text}");
+    }
+
+    #[derive(Default)]
+    struct Collect {
+        started: std::sync::atomic::AtomicU32,
+        records: Mutex<Vec<RequestRecord>>,
+    }
+
+    impl crate::RecordSink for Collect {
+        fn started(&self) {
+            self.started
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        fn finished(&self, record: RequestRecord) {
+            self.records
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(record);
+        }
+    }
+
+    #[test]
+    fn a_recorded_scope_hands_over_one_record_with_its_facts() {
+        let telemetry = Telemetry::metrics_only();
+        let sink = Arc::new(Collect::default());
+        let scope = telemetry.start_request(RequestStart {
+            ingress: Ingress::Responses,
+            transport: Transport::Http,
+            client: "vk_1",
+            request_id: "req_1",
+            parent: None,
+            record: Some(RecordStart {
+                sink: sink.clone(),
+                principal: Some("alice".into()),
+                team: None,
+                bodies: true,
+            }),
+        });
+        scope.note_client_model("gpt-4o");
+        scope.note_cache("miss");
+        for backend in ["first", "second"] {
+            scope.route(Route {
+                backend: backend.into(),
+                request_model: format!("{backend}-model"),
+                ..Route::default()
+            });
+        }
+        scope.output_chunk();
+        if let Some(bodies) = scope.bodies() {
+            bodies.set_upstream_request("{}");
+        }
+        scope.finish(Outcome {
+            status: 200,
+            code: "",
+            tokens: Some(Tokens {
+                input: 3,
+                output: 2,
+                ..Tokens::default()
+            }),
+            ..Outcome::default()
+        });
+        drop(scope);
+        let records = sink.records.lock().unwrap_or_else(PoisonError::into_inner);
+        assert_eq!(records.len(), 1, "finished once, not again on drop");
+        assert_eq!(sink.started.load(std::sync::atomic::Ordering::Relaxed), 1);
+        let r = &records[0];
+        assert_eq!(
+            (r.request_id.as_str(), r.client.as_str(), r.code.as_str()),
+            ("req_1", "vk_1", "ok")
+        );
+        assert_eq!(r.principal.as_deref(), Some("alice"));
+        assert_eq!(r.backend.as_deref(), Some("second"));
+        assert_eq!(r.model.as_deref(), Some("second-model"));
+        assert_eq!(r.client_model.as_deref(), Some("gpt-4o"));
+        assert_eq!((r.backends_tried, r.fallbacks()), (2, 1));
+        assert_eq!(r.cache, Some("miss"));
+        assert!(r.ttft.is_some());
+        assert_eq!(r.tokens.map(|t| t.input), Some(3));
+        let bodies = r.bodies.as_ref().map(Bodies::snapshot).unwrap_or_default();
+        assert_eq!(bodies.upstream_request.as_deref(), Some("{}"));
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! Tools live in `<workspace>/.tools/` (installed by `.ci/install-test-tools.sh`). A missing tool
 //! is a test failure with instructions, never a silent skip: a green run must mean the real
-//! Codex CLI, the real OpenAI SDK, the real Vercel AI SDK and a real Prometheus server were
-//! exercised.
+//! Codex CLI, the real OpenAI SDK, the real Vercel AI SDK, a real Prometheus server and a real
+//! headless Chromium were exercised.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,6 +21,10 @@ pub const NODE_BIN_ENV: &str = "CCP_NODE_BIN";
 pub const VERCEL_PACKAGES: &[&str] = &["ai", "@ai-sdk/openai"];
 /// Env var overriding the Prometheus server binary.
 pub const PROMETHEUS_BIN_ENV: &str = "CCP_PROMETHEUS_BIN";
+/// Env var overriding the headless browser (Debian's `chromium`) the console test drives.
+pub const CHROMIUM_BIN_ENV: &str = "CCP_CHROMIUM_BIN";
+/// Env var overriding the WebDriver server (Debian's `chromium-driver`: `chromedriver`).
+pub const CHROMEDRIVER_BIN_ENV: &str = "CCP_CHROMEDRIVER_BIN";
 /// Set to keep [`TempDir`]s on disk for debugging.
 pub const KEEP_TMP_ENV: &str = "CCP_KEEP_TMP";
 
@@ -204,6 +208,41 @@ pub fn prometheus_binary() -> PathBuf {
              prometheus`; looked for `prometheus` on PATH)"
         )
     })
+}
+
+/// Chromium and its WebDriver server (Debian's `chromium` and `chromium-driver`), for the
+/// console's browser test.
+#[derive(Debug, Clone)]
+pub struct Chromium {
+    /// The browser.
+    pub browser: PathBuf,
+    /// `chromedriver`.
+    pub driver: PathBuf,
+}
+
+/// Chromium and chromedriver: `$CCP_CHROMIUM_BIN` and `$CCP_CHROMEDRIVER_BIN`, else `chromium`
+/// and `chromedriver` on `PATH`. Panics with install instructions if either is absent.
+pub fn chromium() -> Chromium {
+    let find = |var: &str, name: &str, package: &str| {
+        if let Some(path) = env_path(var) {
+            assert!(
+                path.is_file(),
+                "{name} not installed: {var}={} does not exist; unset it or {INSTALL_HINT}",
+                path.display()
+            );
+            return path;
+        }
+        find_on_path(name).unwrap_or_else(|| {
+            panic!(
+                "{name} not installed: {INSTALL_HINT} (as root it runs `apt-get install \
+                 {package}`; looked for `{name}` on PATH)"
+            )
+        })
+    };
+    Chromium {
+        browser: find(CHROMIUM_BIN_ENV, "chromium", "chromium"),
+        driver: find(CHROMEDRIVER_BIN_ENV, "chromedriver", "chromium-driver"),
+    }
 }
 
 /// The first executable file named `name` in a `PATH` directory.

@@ -96,6 +96,40 @@ impl Breaker {
     }
 }
 
+/// One member's breaker as the console shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberHealth {
+    /// `closed` (used), `cooling_down` (skipped), `probing` (one request is trying it) or
+    /// `probe_due` (the next request tries it).
+    pub state: &'static str,
+    /// Time left in the cooldown.
+    pub cooldown_left: Option<Duration>,
+    /// Time since its last failure that cooled it down (while not closed again).
+    pub failed_ago: Option<Duration>,
+}
+
+impl Breaker {
+    /// Every member's state at `now`.
+    pub(crate) fn snapshot(&self, now: Duration) -> Vec<MemberHealth> {
+        self.lock()
+            .iter()
+            .map(|h| {
+                let state = match h.open_until {
+                    None => "closed",
+                    Some(until) if now < until => "cooling_down",
+                    Some(_) if h.probe_until.is_some_and(|p| now < p) => "probing",
+                    Some(_) => "probe_due",
+                };
+                MemberHealth {
+                    state,
+                    cooldown_left: h.open_until.and_then(|u| u.checked_sub(now)),
+                    failed_ago: h.failed_at.and_then(|f| now.checked_sub(f)),
+                }
+            })
+            .collect()
+    }
+}
+
 fn available(h: &Health, now: Duration) -> bool {
     match h.open_until {
         None => true,
@@ -151,5 +185,25 @@ mod tests {
         let z = Breaker::new(1, Duration::ZERO);
         z.failed(0, S(1));
         assert!(z.is_available(0, S(1)));
+    }
+
+    #[test]
+    fn the_snapshot_names_each_state() {
+        let b = Breaker::new(2, S(10));
+        b.failed(1, S(100));
+        let at = |t| {
+            b.snapshot(S(t))
+                .into_iter()
+                .map(|m| m.state)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(at(105), ["closed", "cooling_down"]);
+        assert_eq!(b.snapshot(S(105))[1].cooldown_left, Some(S(5)));
+        assert_eq!(b.snapshot(S(105))[1].failed_ago, Some(S(5)));
+        assert_eq!(at(111), ["closed", "probe_due"]);
+        assert!(b.begin(1, S(111), false));
+        assert_eq!(at(112), ["closed", "probing"]);
+        b.answered(1);
+        assert_eq!(at(112), ["closed", "closed"]);
     }
 }

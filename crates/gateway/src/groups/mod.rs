@@ -33,6 +33,7 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+pub use breaker::MemberHealth;
 pub(crate) use commit::GroupAnswer;
 pub(crate) use trigger::{class_of_failure, FailureNote};
 
@@ -127,6 +128,25 @@ impl Groups {
 
     pub(crate) fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    /// Each group's model, and per member its backend (index into `Config::backends`) and
+    /// breaker state now.
+    pub(crate) fn health(&self) -> Vec<(String, Vec<(usize, breaker::MemberHealth)>)> {
+        let now = (self.clock)();
+        self.groups
+            .iter()
+            .map(|g| {
+                let members = g
+                    .config
+                    .backends
+                    .iter()
+                    .copied()
+                    .zip(g.breaker.snapshot(now))
+                    .collect();
+                (g.config.model.clone(), members)
+            })
+            .collect()
     }
 }
 

@@ -33,9 +33,8 @@ impl Gateway {
         })
     }
 
-    /// [`Gateway::respond`], with the facts of how the answer was served (a model group's
-    /// headers), which go with an error too.
-    pub async fn answer(
+    /// [`Gateway::answer`] without the request's record-keeping (`record.rs`).
+    pub(super) async fn answer_governed(
         &self,
         identity: &ClientIdentity,
         mut prepared: PreparedRequest,
@@ -223,8 +222,8 @@ impl Gateway {
         })
     }
 
-    /// [`Gateway::execute_chat`] with the facts of how it was served (a group's headers).
-    pub async fn answer_chat(
+    /// [`Gateway::answer_chat`] without the request's record-keeping (`record.rs`).
+    pub(super) async fn answer_chat_governed(
         &self,
         identity: &ClientIdentity,
         prepared: PreparedChat,

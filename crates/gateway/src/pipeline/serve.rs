@@ -32,9 +32,12 @@ impl Gateway {
         };
         let base = &prepared;
         let requested = base.request.model.as_deref();
+        // A failed attempt the group moves on from does not end the request's telemetry.
+        base.telemetry.hold_finish();
         let served = group
             .serve(self.groups.clock(), move |backend, note| {
                 Box::pin(async move {
+                    base.telemetry.discard_held();
                     let mut attempt = base.clone();
                     attempt.upstream_model = self.router.upstream_model_for(backend, requested);
                     attempt.backend = backend;
@@ -42,6 +45,7 @@ impl Gateway {
                 })
             })
             .await;
+        base.telemetry.release_held();
         let headers = self.group_headers(group, &served, requested);
         (served, headers)
     }
@@ -54,9 +58,11 @@ impl Gateway {
         };
         let base = &prepared;
         let requested = base.model();
+        base.telemetry.hold_finish();
         let served = group
             .serve(self.groups.clock(), move |backend, note| {
                 Box::pin(async move {
+                    base.telemetry.discard_held();
                     let mut attempt = base.clone();
                     attempt.upstream_model = self.router.upstream_model_for(backend, requested);
                     attempt.backend = backend;
@@ -64,6 +70,7 @@ impl Gateway {
                 })
             })
             .await;
+        base.telemetry.release_held();
         let headers = self.group_headers(group, &served, requested);
         Answer {
             headers,

@@ -51,8 +51,8 @@ impl ChatUpstream {
     pub(crate) async fn call(&self, call: Call<'_>) -> Result<GatewayResponse, GatewayError> {
         let (chat, ctx) = convert(&call)?;
         if call.log.log_body {
-            let body = serde_json::to_string(&chat).unwrap_or_default();
-            tracing::info!(backend = %call.log.backend, upstream_body = %call.log.redactor.redact(&body), "upstream request body");
+            call.log
+                .upstream_request(&serde_json::to_string(&chat).unwrap_or_default());
         }
         let body = serialize(&chat, call.prepared.body.len_hint())?;
         if call.prepared.request.stream {

@@ -62,7 +62,7 @@ impl ChatUpstream {
         );
         let body = serialize(&chat, prepared.body_len)?;
         if call.log.log_body {
-            tracing::info!(backend = %call.log.backend, upstream_body = %call.log.redactor.redact(&String::from_utf8_lossy(&body)), "upstream request body");
+            call.log.upstream_request(&String::from_utf8_lossy(&body));
         }
         let ChatCall { log, mapper, .. } = call;
         let fail = |f: UpstreamFailure| mapper.fail(&log, &f);

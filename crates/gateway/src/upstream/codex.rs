@@ -92,7 +92,7 @@ impl CodexUpstream {
     pub(crate) async fn call(&self, call: Call<'_>) -> Result<GatewayResponse, GatewayError> {
         let body = normalize_body(&call)?;
         if call.log.log_body {
-            tracing::info!(backend = %call.log.backend, upstream_body = %call.log.redactor.redact(&String::from_utf8_lossy(&body)), "upstream request body");
+            call.log.upstream_request(&String::from_utf8_lossy(&body));
         }
         let resp = self.send_authenticated(body, &call).await?;
         let headers = relayed_headers(resp.headers());

@@ -25,8 +25,8 @@ impl MockUpstream {
     pub(crate) fn call(&self, call: Call<'_>) -> Result<GatewayResponse, GatewayError> {
         let (chat, ctx) = super::chat::convert(&call)?;
         if call.log.log_body {
-            let body = serde_json::to_string(&chat).unwrap_or_default();
-            tracing::info!(backend = %call.log.backend, upstream_body = %call.log.redactor.redact(&body), "upstream request body");
+            call.log
+                .upstream_request(&serde_json::to_string(&chat).unwrap_or_default());
         }
         if !call.prepared.request.stream {
             let resp = chat_chunks_to_response(mock_chunks(&chat), ctx);

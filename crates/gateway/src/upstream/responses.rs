@@ -76,7 +76,7 @@ impl ResponsesUpstream {
     pub(crate) async fn call(&self, call: Call<'_>) -> Result<GatewayResponse, GatewayError> {
         let body = passthrough_body(&call, &self.drop_fields)?;
         if call.log.log_body {
-            tracing::info!(backend = %call.log.backend, upstream_body = %call.log.redactor.redact(&String::from_utf8_lossy(&body)), "upstream request body");
+            call.log.upstream_request(&String::from_utf8_lossy(&body));
         }
         let stream = call.prepared.request.stream;
         let resp = send(

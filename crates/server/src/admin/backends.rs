@@ -1,7 +1,7 @@
 //! `GET /admin/v1/backends`: each configured backend — name, kind, provider profile, upstream
 //! URL (without credentials), the models it serves, how requests reach it, and the model groups
-//! it belongs to. This is the configuration only: the groups' live cooldown state is not
-//! exposed by the gateway yet.
+//! it belongs to. This is the configuration only: live health (breakers, recent failures) is
+//! `GET /admin/v1/backends/health` (`crate::console::api`).
 
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -46,6 +46,10 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         (Method::GET, "/backends", get(backends::list)),
         (Method::GET, "/openapi.json", get(openapi::document)),
     ]
+    .into_iter()
+    // The operator console's own endpoints (overview, live requests, backend health, daily usage).
+    .chain(crate::console::api::routes())
+    .collect()
 }
 
 /// The admin routes as (method, full path), in [`routes`] order.

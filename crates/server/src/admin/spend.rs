@@ -6,8 +6,8 @@
 //!   covers (a key's spend is there when the key, or a top-level budget, has a `key`… budget of
 //!   that window; per day in total only with a top-level daily `global` budget), and never per
 //!   model;
-//! * the usage records, one per request with its cost — complete once written, but the gateway
-//!   does not write them per request yet (a later issue).
+//! * the usage records, one per finished request with its cost, written by the gateway in
+//!   batches (`ccp_gateway::usage`) — complete but for the last half second.
 //!
 //! Each row is the larger of the two for its group and says which (`source`). `model` groups
 //! come from usage records only.

@@ -1,9 +1,8 @@
 //! `GET /admin/v1/usage?key=…&from=…&to=…&limit=…`: the store's usage records (one per
 //! request), newest first, optionally of one key, finished in `[from, to)`.
 //!
-//! The gateway does not write usage records per request yet (a later issue); until it does this
-//! lists what is there, which on a fresh store is nothing. The spend ledger
-//! (`/admin/v1/spend`) is written on every settled request already.
+//! The gateway writes one record per finished request, in batches every half second
+//! (`ccp_gateway::usage`), so the newest half second may not be listed yet.
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;

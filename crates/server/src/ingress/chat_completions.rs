@@ -52,7 +52,7 @@ pub async fn create(
         gateway,
         &headers,
         request_id.as_ref().map_or("", |Extension(id)| id.as_str()),
-        &identity.id,
+        &identity,
         Ingress::Chat,
         Transport::Http,
     );

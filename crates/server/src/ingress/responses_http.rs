@@ -56,7 +56,7 @@ pub async fn create(
         gateway,
         &headers,
         request_id,
-        &identity.id,
+        &identity,
         Ingress::Responses,
         Transport::Http,
     );

@@ -276,7 +276,7 @@ async fn handle_frame(
         gateway,
         headers,
         &caller.request_id,
-        &identity.id,
+        identity,
         Ingress::Responses,
         Transport::WebSocket,
     );
