@@ -570,7 +570,7 @@ impl Gateway {
 }
 
 /// About how many bytes `v` takes as JSON (strings and structure, without escaping).
-fn approx_json_len(v: &serde_json::Value) -> usize {
+pub fn approx_json_len(v: &serde_json::Value) -> usize {
     match v {
         serde_json::Value::String(s) => s.len() + 2,
         serde_json::Value::Array(a) => a.iter().map(approx_json_len).sum::<usize>() + 2,

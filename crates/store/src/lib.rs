@@ -273,10 +273,11 @@ impl Store {
         on_pool!(self, pool, _d => pool.close().await)
     }
 
-    /// Stores a response and its items in one transaction. A response id already stored (by any
-    /// owner) is an error, never an overwrite. Each item is written once, in `items`; the
-    /// Response object is kept without its `output` (rebuilt from the items on read).
-    pub async fn put_response(&self, record: &ResponseRecord) -> Result<()> {
+    /// Stores a response and its items in one transaction; returns the bytes it counts for
+    /// (`size_bytes`). A response id already stored (by any owner) is an error, never an
+    /// overwrite. Each item is written once, in `items`; the Response object is kept without its
+    /// `output` (rebuilt from the items on read).
+    pub async fn put_response(&self, record: &ResponseRecord) -> Result<u64> {
         let usage = record
             .usage
             .as_ref()
@@ -383,7 +384,7 @@ impl Store {
                 query.execute(&mut *tx).await?;
             }
             tx.commit().await?;
-            Ok(())
+            Ok(u64::try_from(size).unwrap_or(0))
         })
     }
 

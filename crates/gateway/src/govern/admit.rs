@@ -219,6 +219,12 @@ impl Admission {
         }
     }
 
+    /// Settles at no cost: the upstream was not charged (it failed before answering, or the
+    /// answer came from the response cache). The reservation goes back.
+    pub async fn release(self) {
+        self.settle(Some(TokenUsage::default()), 0).await;
+    }
+
     /// Wraps a stream so the admission settles when it ends (with the usage of its terminal
     /// event) or when the client drops it (with what it streamed).
     pub fn wrap(self, events: EventStream) -> EventStream {

@@ -76,7 +76,7 @@ impl Gateway {
             Ok(r) => r,
             Err(e) => {
                 if let Some(adm) = admission {
-                    adm.settle(Some(Default::default()), 0).await;
+                    adm.release().await;
                 }
                 return Answer {
                     headers,
@@ -88,7 +88,7 @@ impl Gateway {
         let admission = match admission {
             Some(adm) if CacheStatus::of(&response) == Some(CacheStatus::Hit) => {
                 extend_headers(&mut response.headers, &adm.headers);
-                adm.settle(Some(Default::default()), 0).await;
+                adm.release().await;
                 None
             }
             other => other,
@@ -256,7 +256,7 @@ impl Gateway {
         let mut response = match result {
             Ok(r) => r,
             Err(e) => {
-                adm.settle(Some(Default::default()), 0).await;
+                adm.release().await;
                 return Answer {
                     headers,
                     result: Err(e),

@@ -60,10 +60,6 @@ pub(crate) fn now_secs() -> i64 {
         .unwrap_or(0)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl ResponseState {
     /// No store: nothing is kept; blobs are sealed with a per-process key.
     pub fn without_store() -> Result<Self, GatewayError> {
@@ -86,11 +82,10 @@ impl ResponseState {
 
     /// The state over an opened store.
     pub async fn with_store(store: Store, storage: &Storage) -> Result<Self, String> {
-        let mut fresh = [0u8; 32];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut fresh)
-            .map_err(|_| "no usable random number generator".to_owned())?;
+        let fresh = ccp_governance::keys::secret::generate_server_secret()
+            .map_err(|e| format!("no usable random number generator: {e}"))?;
         let secret = store
-            .setting_or_init(SECRET_SETTING, &hex(&fresh))
+            .setting_or_init(SECRET_SETTING, &fresh)
             .await
             .map_err(|e| format!("cannot read the server secret from the store: {e}"))?;
         let sealer = Sealer::new(secret.as_bytes())
@@ -123,16 +118,15 @@ impl ResponseState {
     /// `max_bytes / 16` written, a background task enforces the size bound.
     pub(crate) async fn put(self: &Arc<Self>, record: &ResponseRecord) {
         let Some(store) = &self.store else { return };
-        if let Err(e) = store.put_response(record).await {
-            tracing::error!(error = %e, response_id = %record.id, "could not store the response; it cannot be continued or retrieved");
-            return;
-        }
-        let approx = record
-            .response
-            .as_ref()
-            .map_or(0, |r| r.to_string().len() as u64)
-            .max(1);
-        let written = self.written.fetch_add(approx * 3, Ordering::Relaxed) + approx * 3;
+        let stored = match store.put_response(record).await {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                tracing::error!(error = %e, response_id = %record.id, "could not store the response; it cannot be continued or retrieved");
+                return;
+            }
+        };
+        // Rows take about twice their serialized size on disk (indexes, pages).
+        let written = self.written.fetch_add(stored * 2, Ordering::Relaxed) + stored * 2;
         if written > self.max_bytes / 16 {
             self.written.store(0, Ordering::Relaxed);
             let state = self.clone();

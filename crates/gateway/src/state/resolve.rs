@@ -55,11 +55,6 @@ fn reference(item: &Value) -> Option<(&str, bool)> {
     }
 }
 
-/// Whether any item is a reference (explicit or implicit).
-pub fn has_references(items: &[Value]) -> bool {
-    items.iter().any(|i| reference(i).is_some())
-}
-
 /// Replaces every reference in `items` by the stored item of `owner` (with no store, every
 /// explicit reference is unknown).
 pub async fn resolve_references(

@@ -71,11 +71,16 @@ pub async fn create(
     }
     let mut prepared = match gateway.prepare(&identity, path, &headers, body.clone()) {
         Ok(p) => p,
-        Err(e) if is_denial(&e) && wants_stream(&body) => {
-            crate::observe::end_with_error(&scope, &e);
-            return sse::response(gateway.denial_stream(&e, &model_of(&body)));
+        Err(e) => {
+            if is_denial(&e) {
+                let (stream, model) = stream_and_model(&body);
+                if stream {
+                    crate::observe::end_with_error(&scope, &e);
+                    return sse::response(gateway.denial_stream(&e, &model));
+                }
+            }
+            return reject(&scope, &chat_body_error(&body).unwrap_or(e));
         }
-        Err(e) => return reject(&scope, &chat_body_error(&body).unwrap_or(e)),
     };
     let streaming = prepared.request.stream;
     let model = prepared.request.model.clone().unwrap_or_default();
@@ -126,29 +131,19 @@ pub fn is_denial(e: &GatewayError) -> bool {
     )
 }
 
-/// The `stream` flag of a body that failed to prepare (read again only on that path).
-fn wants_stream(body: &[u8]) -> bool {
+/// `stream` and `model` of a body that failed to prepare (read again only on that path).
+fn stream_and_model(body: &[u8]) -> (bool, String) {
     #[derive(serde::Deserialize)]
-    struct Flag {
+    struct Shape {
         #[serde(default)]
         stream: Option<bool>,
-    }
-    serde_json::from_slice::<Flag>(body)
-        .ok()
-        .and_then(|f| f.stream)
-        .unwrap_or(false)
-}
-
-fn model_of(body: &[u8]) -> String {
-    #[derive(serde::Deserialize)]
-    struct Model {
         #[serde(default)]
         model: Option<String>,
     }
-    serde_json::from_slice::<Model>(body)
-        .ok()
-        .and_then(|m| m.model)
-        .unwrap_or_default()
+    match serde_json::from_slice::<Shape>(body) {
+        Ok(s) => (s.stream.unwrap_or(false), s.model.unwrap_or_default()),
+        Err(_) => (false, String::new()),
+    }
 }
 
 /// `x-ccp-backend` and `x-ccp-upstream-model` for a routed request (a value that is not a valid

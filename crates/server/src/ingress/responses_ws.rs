@@ -374,7 +374,10 @@ fn finished_output(ev: &StreamEvent) -> Option<(String, Vec<Value>)> {
 
 fn remember(history: &mut History, id: String, mut full: Vec<Value>, output: Vec<Value>) {
     full.extend(output);
-    let approx: usize = full.iter().map(approx_size).sum();
+    let approx: usize = full
+        .iter()
+        .map(ccp_gateway::pipeline::approx_json_len)
+        .sum();
     if approx > MAX_HISTORY_BYTES {
         tracing::debug!(approx, "websocket history over the limit; forgetting it");
         *history = History::default();
@@ -384,20 +387,6 @@ fn remember(history: &mut History, id: String, mut full: Vec<Value>, output: Vec
         last_response_id: Some(id),
         items: full,
     };
-}
-
-fn approx_size(v: &Value) -> usize {
-    match v {
-        Value::String(s) => s.len() + 2,
-        Value::Array(a) => a.iter().map(approx_size).sum::<usize>() + 2,
-        Value::Object(o) => {
-            o.iter()
-                .map(|(k, v)| k.len() + 3 + approx_size(v))
-                .sum::<usize>()
-                + 2
-        }
-        _ => 8,
-    }
 }
 
 async fn send_stream_event(
